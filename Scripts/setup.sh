@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the two C libraries the frame exporter is built on (libpng, libgd) when they are missing.
+# Debian/Ubuntu only; elsewhere install libpng and gd with your package manager.
+set -euo pipefail
+
+missing=()
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+if command -v pkg-config >/dev/null 2>&1; then
+    pkg-config --exists libpng || missing+=(libpng-dev)
+    pkg-config --exists gdlib || missing+=(libgd-dev)
+else
+    missing+=(libpng-dev libgd-dev)
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "Installing ${missing[*]} ..."
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

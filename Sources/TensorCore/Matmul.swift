@@ -1,0 +1,53 @@
+// Matrix products on tensors, built on `gemm`.
+
+extension Tensor {
+    /// Matrix product of the last two dimensions, batched over the leading ones:
+    /// `(..., M, K) · (K, N)` → `(..., M, N)`. The right operand is one matrix shared by the batch.
+    public func matmul(_ other: Tensor) -> Tensor {
+        precondition(rank >= 2 && other.rank == 2 && shape[rank - 1] == other.shape[0],
+                     "matmul shapes do not fit: \(shape) · \(other.shape)")
+        let k = other.shape[0], n = other.shape[1]
+        let m = count / k
+        var outShape = shape
+        outShape[rank - 1] = n
+        var out = Tensor.zeros(outShape)
+        withUnsafePointer { a in
+            other.withUnsafePointer { b in
+                out.withUnsafeMutablePointer { c in
+                    gemm(m: m, n: n, k: k, a: .rowMajor(a, rowLength: k), b: .rowMajor(b, rowLength: n),
+                         c: c, ldc: n)
+                }
+            }
+        }
+        return out
+    }
+
+    /// A fully connected layer: `y = x · Wᵀ + b`, with PyTorch's weight layout.
+    ///
+    /// - Parameters:
+    ///   - weight: `(D_out, D_in)`.
+    ///   - bias: `(D_out)`, or nil.
+    /// - Returns: `(..., D_out)` for input `(..., D_in)`.
+    public func linear(weight: Tensor, bias: Tensor?) -> Tensor {
+        let dIn = shape[rank - 1], dOut = weight.shape[0]
+        precondition(weight.rank == 2 && weight.shape[1] == dIn,
+                     "linear: input \(shape) does not fit weight \(weight.shape)")
+        let m = count / dIn
+        var outShape = shape
+        outShape[rank - 1] = dOut
+        var out = Tensor.zeros(outShape)
+        if let bias {
+            // Start from the bias and accumulate the product onto it.
+            out = out.addingBroadcast(bias)
+        }
+        withUnsafePointer { x in
+            weight.withUnsafePointer { w in
+                out.withUnsafeMutablePointer { y in
+                    gemm(m: m, n: dOut, k: dIn, a: .rowMajor(x, rowLength: dIn),
+                         b: .transposed(w, rowLength: dIn), c: y, ldc: dOut, accumulate: bias != nil)
+                }
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+
+// Elementwise arithmetic and the activation functions used by CLIP, the UNet and the VAE.
+
+extension Tensor {
+    /// Applies `f` to every element, on all cores.
+    @inlinable
+    public func map(_ f: @escaping (Float) -> Float) -> Tensor {
+        var out = self
+        let n = count
+        out.withUnsafeMutablePointer { p in
+            let dst = SendablePointer(p)
+            Parallel.forEachChunk(of: n) { range in
+                for i in range { dst.pointer[i] = f(dst.pointer[i]) }
+            }
+        }
+        return out
+    }
+
+    /// Combines two tensors of the same shape element by element, on all cores.
+    @inlinable
+    public func zipMap(_ other: Tensor, _ f: @escaping (Float, Float) -> Float) -> Tensor {
+        precondition(shape == other.shape, "shapes differ: \(shape) vs \(other.shape)")
+        var out = self
+        let n = count
+        other.withUnsafePointer { q in
+            let rhs = UnsafeMutablePointer(mutating: q)
+            let source = SendablePointer(rhs)
+            out.withUnsafeMutablePointer { p in
+                let dst = SendablePointer(p)
+                Parallel.forEachChunk(of: n) { range in
+                    for i in range { dst.pointer[i] = f(dst.pointer[i], source.pointer[i]) }
+                }
+            }
+        }
+        return out
+    }
+
+    public static func + (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.zipMap(rhs, +) }
+    public static func - (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.zipMap(rhs, -) }
+    public static func * (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.zipMap(rhs, *) }
+    public static func * (lhs: Tensor, rhs: Float) -> Tensor { lhs.map { $0 * rhs } }
+    public static func * (lhs: Float, rhs: Tensor) -> Tensor { rhs.map { lhs * $0 } }
+    public static func + (lhs: Tensor, rhs: Float) -> Tensor { lhs.map { $0 + rhs } }
+    public static func += (lhs: inout Tensor, rhs: Tensor) { lhs = lhs + rhs }
+
+    /// `a * self + b * other`: the shape of nearly every diffusion update
+    /// (`x_t = sqrt(ᾱ) x_0 + sqrt(1 - ᾱ) ε`, guidance, sampler steps).
+    public func scaled(_ a: Float, plus other: Tensor, times b: Float) -> Tensor {
+        zipMap(other) { a * $0 + b * $1 }
+    }
+
+    /// Adds a per-channel value to a `(N, C, ...)` tensor: `out[n, c, ...] = x[n, c, ...] + v[c]`.
+    /// With `(N, C)` and `v` of `C` values this is a linear layer's bias.
+    public func addingChannelwise(_ values: Tensor) -> Tensor {
+        let channels = shape[1]
+        precondition(values.count == channels, "\(values.count) values for \(channels) channels")
+        let inner = count / (shape[0] * channels)
+        var out = self
+        let v = values.scalars
+        out.withUnsafeMutablePointer { p in
+            for n in 0..<shape[0] {
+                for c in 0..<channels {
+                    let base = p + (n * channels + c) * inner
+                    for i in 0..<inner { base[i] += v[c] }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Adds `(T, D)`-shaped or `(D)`-shaped values to every leading index of a `(..., D)` tensor,
+    /// e.g. the time embedding to every pixel's features, or a bias to every token.
+    public func addingBroadcast(_ values: Tensor) -> Tensor {
+        precondition(count % values.count == 0, "cannot broadcast \(values.shape) onto \(shape)")
+        let period = values.count
+        var out = self
+        let v = values.scalars
+        out.withUnsafeMutablePointer { p in
+            for start in stride(from: 0, to: count, by: period) {
+                for i in 0..<period { p[start + i] += v[i] }
+            }
+        }
+        return out
+    }
+}
+
+// MARK: - Activation functions
+
+/// SiLU (swish): `x · σ(x) = x / (1 + e^-x)`. The UNet and the VAE use it after every GroupNorm.
+@inlinable public func silu(_ x: Float) -> Float { x / (1 + expf(-x)) }
+
+/// GELU, exact form: `x · Φ(x) = x/2 · (1 + erf(x / √2))`. Used by the UNet's feed-forward (GEGLU).
+@inlinable public func gelu(_ x: Float) -> Float { 0.5 * x * (1 + erff(x * 0.70710678118654752)) }
+
+/// GELU, tanh approximation: `x/2 · (1 + tanh(√(2/π) · (x + 0.044715 x³)))`.
+@inlinable public func geluTanh(_ x: Float) -> Float {
+    0.5 * x * (1 + tanhf(0.7978845608028654 * (x + 0.044715 * x * x * x)))
+}
+
+/// Quick GELU: `x · σ(1.702 x)`. OpenAI's CLIP text encoder was trained with it.
+@inlinable public func quickGELU(_ x: Float) -> Float { x / (1 + expf(-1.702 * x)) }
+
+extension Tensor {
+    public func silu() -> Tensor { map(TensorCore.silu) }
+    public func gelu() -> Tensor { map(TensorCore.gelu) }
+    public func geluTanh() -> Tensor { map(TensorCore.geluTanh) }
+    public func quickGELU() -> Tensor { map(TensorCore.quickGELU) }
+}

@@ -1,0 +1,46 @@
+import Testing
+import TensorCore
+
+@Suite("Conv2D: im2col + GEMM agrees with the definition")
+struct ConvolutionTests {
+    struct Case: Sendable, CustomStringConvertible {
+        var batch, inChannels, outChannels, size, kernel, stride, padding: Int
+        var description: String { "N\(batch) C\(inChannels)→\(outChannels) \(size)² k\(kernel) s\(stride) p\(padding)" }
+    }
+
+    @Test("fast conv2d matches conv2dReference", arguments: [
+        Case(batch: 1, inChannels: 1, outChannels: 1, size: 1, kernel: 1, stride: 1, padding: 0),
+        Case(batch: 2, inChannels: 3, outChannels: 5, size: 7, kernel: 3, stride: 1, padding: 1),   // UNet/VAE 3x3
+        Case(batch: 1, inChannels: 4, outChannels: 6, size: 9, kernel: 3, stride: 2, padding: 1),   // UNet downsample
+        Case(batch: 1, inChannels: 7, outChannels: 3, size: 5, kernel: 1, stride: 1, padding: 0),   // 1x1 shortcut
+        Case(batch: 1, inChannels: 2, outChannels: 17, size: 6, kernel: 3, stride: 2, padding: 0),  // VAE downsample
+        Case(batch: 1, inChannels: 3, outChannels: 2, size: 5, kernel: 5, stride: 1, padding: 2),
+    ])
+    func matchesReference(c: Case) {
+        let x = Tensor(shape: [c.batch, c.inChannels, c.size, c.size],
+                       scalars: randomScalars(c.batch * c.inChannels * c.size * c.size, seed: 1))
+        let w = Tensor(shape: [c.outChannels, c.inChannels, c.kernel, c.kernel],
+                       scalars: randomScalars(c.outChannels * c.inChannels * c.kernel * c.kernel, seed: 2))
+        let b = Tensor(shape: [c.outChannels], scalars: randomScalars(c.outChannels, seed: 3))
+        let fast = x.conv2d(weight: w, bias: b, stride: c.stride, padding: c.padding)
+        let slow = conv2dReference(x, weight: w, bias: b, stride: c.stride, padding: c.padding)
+        #expect(fast.shape == slow.shape)
+        #expect(fast.maxAbsDifference(slow) < 1e-5)
+    }
+
+    @Test("a 3x3 box filter with zero padding, computed by hand")
+    func boxFilter() {
+        // Summing a 3x3 window of ones over a 3x3 ones image: corners see 4, edges 6, centre 9.
+        let x = Tensor(repeating: 1, shape: [1, 1, 3, 3])
+        let w = Tensor(repeating: 1, shape: [1, 1, 3, 3])
+        let y = x.conv2d(weight: w, bias: nil, padding: 1)
+        #expect(y.scalars == [4, 6, 4, 6, 9, 6, 4, 6, 4])
+    }
+
+    @Test("output size: ⌊(H + 2p − k) / s⌋ + 1")
+    func outputSize() {
+        let x = Tensor.zeros([1, 2, 64, 64])
+        #expect(x.conv2d(weight: .zeros([3, 2, 3, 3]), bias: nil, stride: 2, padding: 1).shape == [1, 3, 32, 32])
+        #expect(x.conv2d(weight: .zeros([3, 2, 3, 3]), bias: nil, stride: 1, padding: 0).shape == [1, 3, 62, 62])
+    }
+}

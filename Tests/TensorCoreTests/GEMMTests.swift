@@ -1,0 +1,86 @@
+import Testing
+import TensorCore
+
+/// Deterministic pseudo-random numbers in [-1, 1) so failures are reproducible.
+func randomScalars(_ count: Int, seed: UInt64) -> [Float] {
+    var state = seed &* 6364136223846793005 &+ 1442695040888963407
+    return (0..<count).map { _ in
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return Float(Int64(bitPattern: state >> 11) % 2_000_000) / 1_000_000 - 1
+    }
+}
+
+/// Runs the fast GEMM and the reference on the same operands and returns the largest difference,
+/// relative to √K (the typical size of a K-term sum of products of numbers in [-1, 1]).
+func gemmDiscrepancy(m: Int, n: Int, k: Int, transposeA: Bool = false, transposeB: Bool = false,
+                     accumulate: Bool = false) -> Float {
+    let a = randomScalars(m * k, seed: UInt64(m * 31 + k))
+    let b = randomScalars(k * n, seed: UInt64(n * 17 + k))
+    let start = randomScalars(m * n, seed: 99)
+    var fast = start, slow = start
+    a.withUnsafeBufferPointer { pa in
+        b.withUnsafeBufferPointer { pb in
+            // A stored as (m, k) or, transposed, as (k, m); B as (k, n) or (n, k).
+            let opA = transposeA ? MatrixOperand.transposed(pa.baseAddress!, rowLength: m)
+                                 : .rowMajor(pa.baseAddress!, rowLength: k)
+            let opB = transposeB ? MatrixOperand.transposed(pb.baseAddress!, rowLength: k)
+                                 : .rowMajor(pb.baseAddress!, rowLength: n)
+            fast.withUnsafeMutableBufferPointer { c in
+                gemm(m: m, n: n, k: k, a: opA, b: opB, c: c.baseAddress!, ldc: n, accumulate: accumulate)
+            }
+            slow.withUnsafeMutableBufferPointer { c in
+                gemmReference(m: m, n: n, k: k, a: opA, b: opB, c: c.baseAddress!, ldc: n, accumulate: accumulate)
+            }
+        }
+    }
+    var worst: Float = 0
+    for i in 0..<(m * n) { worst = max(worst, abs(fast[i] - slow[i])) }
+    return worst / Float(k).squareRoot()
+}
+
+// Float32 sums of K terms in a different order differ by about K · 2^-24 · |terms| in the worst
+// case and √K · 2^-24 typically; 1e-5 relative to √K leaves a wide margin yet catches any wrong
+// element (which would be off by O(1)).
+let gemmTolerance: Float = 1e-5
+
+@Suite("GEMM: the fast kernel agrees with the reference")
+struct GEMMTests {
+    @Test("awkward shapes: 1x1, primes, sizes that are not multiples of the 6x16 tile",
+          arguments: [(1, 1, 1), (1, 1, 97), (2, 3, 5), (7, 13, 11), (6, 16, 256), (5, 17, 257),
+                      (97, 53, 300), (13, 1, 600), (1, 301, 29), (150, 40, 513), (289, 3100, 19)])
+    func awkwardShapes(shape: (Int, Int, Int)) {
+        #expect(gemmDiscrepancy(m: shape.0, n: shape.1, k: shape.2) < gemmTolerance)
+    }
+
+    @Test("transposed operands read through strides")
+    func transposedOperands() {
+        #expect(gemmDiscrepancy(m: 37, n: 45, k: 71, transposeA: true) < gemmTolerance)
+        #expect(gemmDiscrepancy(m: 37, n: 45, k: 71, transposeB: true) < gemmTolerance)
+        #expect(gemmDiscrepancy(m: 64, n: 77, k: 300, transposeA: true, transposeB: true) < gemmTolerance)
+    }
+
+    @Test("accumulate adds to C instead of overwriting it")
+    func accumulate() {
+        #expect(gemmDiscrepancy(m: 50, n: 70, k: 600, accumulate: true) < gemmTolerance)
+        #expect(gemmDiscrepancy(m: 3, n: 4, k: 5, accumulate: true) < gemmTolerance)
+    }
+
+    @Test("a 2x2 product computed by hand")
+    func handComputed() {
+        // [1 2; 3 4] · [5 6; 7 8] = [19 22; 43 50]
+        let a = Tensor(shape: [2, 2], scalars: [1, 2, 3, 4])
+        let b = Tensor(shape: [2, 2], scalars: [5, 6, 7, 8])
+        #expect(a.matmul(b).scalars == [19, 22, 43, 50])
+    }
+
+    @Test("linear layer: y = x Wᵀ + b with PyTorch's (out, in) weight")
+    func linear() {
+        let x = Tensor(shape: [1, 2, 3], scalars: [1, 0, -1, 2, 1, 0])
+        let w = Tensor(shape: [2, 3], scalars: [1, 2, 3, 0, 1, 0])
+        let b = Tensor(shape: [2], scalars: [0.5, -1])
+        // token 0: [1-3+0.5, 0-1] = [-1.5, -1]; token 1: [2+2+0.5, 1-1] = [4.5, 0]
+        let y = x.linear(weight: w, bias: b)
+        #expect(y.shape == [1, 2, 2])
+        #expect(y.scalars == [-1.5, -1, 4.5, 0])
+    }
+}
