@@ -1,0 +1,22 @@
+import TensorCore
+
+/// A 2-D convolution layer (PyTorch's `nn.Conv2d`, square kernel, zero padding).
+public struct Conv2d: Sendable {
+    public let weight: Tensor   // (C_out, C_in, k, k)
+    public let bias: Tensor?    // (C_out)
+    public let stride: Int
+    public let padding: Int
+
+    public init(_ weights: Weights, inChannels: Int, outChannels: Int, kernelSize: Int,
+                stride: Int = 1, padding: Int = 0, bias: Bool = true) throws {
+        weight = try weights.tensor("weight", shape: [outChannels, inChannels, kernelSize, kernelSize])
+        self.bias = bias ? try weights.tensor("bias", shape: [outChannels]) : nil
+        self.stride = stride
+        self.padding = padding
+    }
+
+    /// `(N, C_in, H, W)` → `(N, C_out, H_out, W_out)`
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        x.conv2d(weight: weight, bias: bias, stride: stride, padding: padding)
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import TensorCore
+
+/// Element types a checkpoint may store. Weights are widened to Float32 when they are used.
+public enum StorageType: String, Sendable {
+    case float32 = "F32", float16 = "F16", bfloat16 = "BF16", int64 = "I64"
+
+    public var byteCount: Int {
+        switch self {
+        case .float32: return 4
+        case .float16, .bfloat16: return 2
+        case .int64: return 8
+        }
+    }
+}
+
+/// Where one tensor's bytes are in a memory-mapped checkpoint, and what they mean.
+public struct TensorRecord: Sendable {
+    public let name: String
+    public let type: StorageType
+    public let shape: [Int]
+    /// Byte range inside `MappedFile`.
+    public let byteRange: Range<Int>
+    public let file: MappedFile
+
+    public var elementCount: Int { shape.reduce(1, *) }
+
+    /// Reads the values as Float32 (int64 values are converted too, e.g. `position_ids`).
+    public func floats() -> [Float] {
+        let count = elementCount
+        return [Float](unsafeUninitializedCapacity: count) { out, initialized in
+            let raw = file.bytes.baseAddress! + byteRange.lowerBound
+            switch type {
+            case .float32:
+                // safetensors stores little-endian; every platform we build for is little-endian.
+                memcpy(out.baseAddress!, raw, count * 4)
+            case .float16:
+                widenFloat16(raw.assumingMemoryBound(to: UInt16.self), count: count, into: out.baseAddress!)
+            case .bfloat16:
+                widenBFloat16(raw.assumingMemoryBound(to: UInt16.self), count: count, into: out.baseAddress!)
+            case .int64:
+                for i in 0..<count { out[i] = Float(raw.loadUnaligned(fromByteOffset: i * 8, as: Int64.self)) }
+            }
+            initialized = count
+        }
+    }
+
+    public func tensor() -> Tensor { Tensor(shape: shape, scalars: floats()) }
+}
+
+/// A read-only memory map of a whole file: the operating system pages bytes in as they are read,
+/// so opening a 4 GB checkpoint costs nothing until a tensor is used.
+public final class MappedFile: @unchecked Sendable {
+    public let path: String
+    public let bytes: UnsafeRawBufferPointer
+
+    public init(path: String) throws {
+        self.path = path
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw CheckpointError.missing(path)
+        }
+        guard !isDirectory.boolValue else { throw CheckpointError.notAFile(path) }
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else { throw CheckpointError.unreadable(path, String(cString: strerror(errno))) }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw CheckpointError.unreadable(path, String(cString: strerror(errno))) }
+        let size = Int(info.st_size)
+        if size == 0 {
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            return
+        }
+        guard let address = mmap(nil, size, PROT_READ, MAP_PRIVATE, descriptor, 0), address != MAP_FAILED else {
+            throw CheckpointError.unreadable(path, String(cString: strerror(errno)))
+        }
+        bytes = UnsafeRawBufferPointer(start: address, count: size)
+    }
+
+    deinit {
+        if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
+    }
+}
+
+/// Reads the safetensors format: an 8-byte little-endian header length, a JSON header mapping
+/// each tensor name to `{dtype, shape, data_offsets: [begin, end]}` (offsets relative to the end
+/// of the header), then the raw bytes. Nothing in the file is executed: it is only numbers.
+///
+/// Every claim the header makes is checked against the file before any byte is read, so a
+/// truncated file or a header that lies about offsets is reported by name instead of crashing.
+public enum SafeTensors {
+    public static func read(path: String) throws -> [String: TensorRecord] {
+        let file = try MappedFile(path: path)
+        let bytes = file.bytes
+        guard bytes.count >= 8 else { throw CheckpointError.corrupt(path, "file is \(bytes.count) bytes, too short for a safetensors header") }
+        let headerLength = Int(clamping: bytes.loadUnaligned(as: UInt64.self).littleEndian)
+        guard headerLength > 1, headerLength <= bytes.count - 8 else {
+            throw CheckpointError.corrupt(path, "header claims \(headerLength) bytes but the file has \(bytes.count - 8) after the length field (truncated, or not a safetensors file)")
+        }
+        let headerData = Data(bytes[8..<(8 + headerLength)])
+        guard let header = (try? JSONSerialization.jsonObject(with: headerData)) as? [String: Any] else {
+            throw CheckpointError.corrupt(path, "the header is not a JSON object (not a safetensors file?)")
+        }
+        let dataStart = 8 + headerLength
+        let dataLength = bytes.count - dataStart
+        var records: [String: TensorRecord] = [:]
+        for (name, value) in header where name != "__metadata__" {
+            guard let entry = value as? [String: Any],
+                  let dtype = entry["dtype"] as? String,
+                  let shape = entry["shape"] as? [Int],
+                  let offsets = entry["data_offsets"] as? [Int], offsets.count == 2 else {
+                throw CheckpointError.corrupt(path, "tensor '\(name)' has a malformed header entry")
+            }
+            guard let type = StorageType(rawValue: dtype) else {
+                throw CheckpointError.unsupportedType(path, name: name, type: dtype)
+            }
+            guard shape.allSatisfy({ $0 >= 0 }) else {
+                throw CheckpointError.corrupt(path, "tensor '\(name)' has a negative dimension in shape \(shape)")
+            }
+            let (begin, end) = (offsets[0], offsets[1])
+            guard begin >= 0, end >= begin, end <= dataLength else {
+                throw CheckpointError.corrupt(path, "tensor '\(name)' claims bytes \(begin)..<\(end) but only \(dataLength) data bytes exist (truncated file or lying header)")
+            }
+            let expected = shape.reduce(1, *) * type.byteCount
+            guard end - begin == expected else {
+                throw CheckpointError.corrupt(path, "tensor '\(name)' of shape \(shape) and type \(dtype) needs \(expected) bytes, header gives \(end - begin)")
+            }
+            records[name] = TensorRecord(name: name, type: type, shape: shape,
+                                         byteRange: (dataStart + begin)..<(dataStart + end), file: file)
+        }
+        return records
+    }
+}

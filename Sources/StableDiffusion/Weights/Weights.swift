@@ -1,0 +1,77 @@
+import Foundation
+import TensorCore
+
+/// All tensors of one model component, by name, remembering which ones were used.
+///
+/// Loading a component is a walk down its module tree: each module asks for its own tensors by
+/// the same names the checkpoint uses, through a `Weights` view scoped to its path. When the walk is
+/// over, `checkAllUsed()` reports every tensor nobody asked for, so a wrong or missing rename is
+/// an error with a key name, never a silently random layer.
+public final class WeightStore: @unchecked Sendable {
+    private let records: [String: TensorRecord]
+    private var used = Set<String>()
+    private let lock = NSLock()
+
+    public init(_ records: [String: TensorRecord]) {
+        self.records = records
+    }
+
+    public var keys: [String] { records.keys.sorted() }
+    public func record(_ key: String) -> TensorRecord? { records[key] }
+
+    /// The tensor `key`, which must have `shape`; widened to Float32.
+    public func tensor(_ key: String, shape: [Int]) throws -> Tensor {
+        guard let record = records[key] else { throw CheckpointError.missingKey(key) }
+        guard record.shape == shape else {
+            throw CheckpointError.wrongShape(key: key, expected: shape, found: record.shape)
+        }
+        lock.lock(); used.insert(key); lock.unlock()
+        return record.tensor()
+    }
+
+    /// Marks keys as deliberately ignored (e.g. `position_ids`, which is just 0..<77).
+    public func ignore(_ key: String) {
+        lock.lock(); used.insert(key); lock.unlock()
+    }
+
+    /// Keys present in the checkpoint that no module asked for.
+    public var unusedKeys: [String] {
+        lock.lock(); defer { lock.unlock() }
+        return records.keys.filter { !used.contains($0) }.sorted()
+    }
+
+    /// Throws `unexpectedKeys` if any tensor was never used.
+    public func checkAllUsed() throws {
+        let unused = unusedKeys
+        if !unused.isEmpty { throw CheckpointError.unexpectedKeys(unused) }
+    }
+}
+
+/// A view of a `WeightStore` scoped to one module's path, e.g. `down_blocks.0.resnets.1.`.
+///
+/// ```swift
+/// let conv = try Conv2d(weights["conv1"], inChannels: 320, outChannels: 320, kernelSize: 3, padding: 1)
+/// // reads "down_blocks.0.resnets.1.conv1.weight" (320, 320, 3, 3) and "...conv1.bias" (320)
+/// ```
+public struct Weights: Sendable {
+    public let store: WeightStore
+    public let prefix: String
+
+    public init(_ store: WeightStore, prefix: String = "") {
+        self.store = store
+        self.prefix = prefix
+    }
+
+    /// The view of a child module: `weights["attn1"]["to_q"]` or `weights["resnets.0"]`.
+    public subscript(_ child: String) -> Weights {
+        Weights(store, prefix: prefix + child + ".")
+    }
+
+    /// The tensor `name` of this module, checked against `shape`.
+    public func tensor(_ name: String, shape: [Int]) throws -> Tensor {
+        try store.tensor(prefix + name, shape: shape)
+    }
+
+    /// Full key of a tensor of this module, for messages.
+    public func key(_ name: String) -> String { prefix + name }
+}
