@@ -1,4 +1,5 @@
 import Foundation
+import FrameExport
 
 /// Tells a lesson's story in the terminal, one stage at a time.
 ///
@@ -53,6 +54,13 @@ public final class Narrator {
     /// A table row or formula, printed as is (no wrapping).
     public func show(_ line: String) {
         print("    " + line)
+    }
+
+    /// A small true-colour preview of a picture, only when standard output is a terminal (a
+    /// redirected log should not fill up with escape codes).
+    public func preview(_ image: RGBImage, columns: Int = 40) {
+        guard isatty(STDOUT_FILENO) == 1 else { return }
+        print(image.terminalPreview(columns: columns))
     }
 
     /// Waits for Enter when pausing; otherwise does nothing.

@@ -1,0 +1,164 @@
+import Foundation
+
+/// A Stable Diffusion checkpoint on disk, opened (memory-mapped) and sorted into its three networks.
+///
+/// Two layouts are understood:
+/// - the single `.safetensors` file people download (original CompVis key names, renamed here
+///   with `KeyMapping`), and
+/// - the diffusers folder (`model_index.json`, `unet/`, `vae/`, `text_encoder/`, `tokenizer/`,
+///   `scheduler/`), whose key names the Swift modules use directly.
+///
+/// Opening reads only the headers; tensor bytes are paged in when a network is built.
+///
+/// ```swift
+/// let checkpoint = try Checkpoint.open("v1-5-pruned-emaonly.safetensors")
+/// print(checkpoint.layout, checkpoint.parameterCount(.unet))   // single file, 859520964
+/// ```
+public struct Checkpoint: Sendable {
+    public enum Layout: String, Sendable {
+        case singleFile = "single file (original key names)"
+        case diffusers = "diffusers folder"
+    }
+
+    public let path: String
+    public let layout: Layout
+    /// The tensors of each network, under diffusers names.
+    public let stores: [Component: WeightStore]
+    /// Keys in the file that no rename rule knows (reported by `sd inspect`, rejected on load).
+    public let unrecognisedKeys: [String]
+    /// Keys deliberately skipped: schedule buffers, `position_ids`, EMA copies.
+    public let ignoredKeys: [String]
+    /// For a diffusers folder: the folder's files (`unet/config.json`, `tokenizer/vocab.json`, ...).
+    public let folder: URL?
+
+    /// Opens a checkpoint, telling the layout apart by what is on disk.
+    public static func open(_ path: String) throws -> Checkpoint {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw CheckpointError.missing(path)
+        }
+        if isDirectory.boolValue {
+            let folder = URL(fileURLWithPath: path)
+            guard FileManager.default.fileExists(atPath: folder.appendingPathComponent("model_index.json").path) else {
+                throw CheckpointError.notAFile(path)
+            }
+            return try openDiffusers(folder)
+        }
+        if path.lowercased().hasSuffix(".ckpt") || path.lowercased().hasSuffix(".pt") || path.lowercased().hasSuffix(".bin") {
+            throw CheckpointError.unsupportedModel(path, "a PyTorch pickle checkpoint (.ckpt); use the .safetensors version of the model")
+        }
+        return try openSingleFile(path)
+    }
+
+    static func openSingleFile(_ path: String) throws -> Checkpoint {
+        let records = try SafeTensors.read(path: path)
+        try rejectOtherModels(records, path: path)
+        var sorted: [Component: [String: TensorRecord]] = [:]
+        var unrecognised: [String] = [], ignored: [String] = []
+        for (key, record) in records {
+            if KeyMapping.isIgnored(key) { ignored.append(key); continue }
+            guard let (component, name) = KeyMapping.rename(key) else { unrecognised.append(key); continue }
+            sorted[component, default: [:]][name] = record
+        }
+        for component in Component.allCases where sorted[component] == nil {
+            throw CheckpointError.corrupt(path, "it holds no \(component.rawValue) tensors (expected keys starting with \(originalPrefix(component)))")
+        }
+        return Checkpoint(path: path, layout: .singleFile,
+                          stores: sorted.mapValues { WeightStore($0) },
+                          unrecognisedKeys: unrecognised.sorted(), ignoredKeys: ignored.sorted(), folder: nil)
+    }
+
+    static func openDiffusers(_ folder: URL) throws -> Checkpoint {
+        let files: [Component: String] = [
+            .unet: "unet/diffusion_pytorch_model",
+            .vae: "vae/diffusion_pytorch_model",
+            .textEncoder: "text_encoder/model",
+        ]
+        var stores: [Component: WeightStore] = [:]
+        var ignored: [String] = []
+        for (component, stem) in files {
+            let candidates = [stem + ".safetensors", stem + ".fp16.safetensors"]
+            guard let file = candidates.map({ folder.appendingPathComponent($0) })
+                    .first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
+                let pickle = folder.appendingPathComponent(stem + ".bin").path
+                if FileManager.default.fileExists(atPath: pickle) {
+                    throw CheckpointError.unsupportedModel(pickle, "a PyTorch pickle (.bin) weight file; save the model with safetensors")
+                }
+                throw CheckpointError.corrupt(folder.path, "missing \(stem).safetensors")
+            }
+            var records = try SafeTensors.read(path: file.path)
+            for key in records.keys where KeyMapping.isIgnored(key) {
+                ignored.append(component.rawValue + "/" + key)
+                records[key] = nil
+            }
+            stores[component] = WeightStore(records)
+        }
+        return Checkpoint(path: folder.path, layout: .diffusers, stores: stores,
+                          unrecognisedKeys: [], ignoredKeys: ignored.sorted(), folder: folder)
+    }
+
+    /// SD 2.x and SDXL files look similar from afar; say plainly that they are not SD 1.x.
+    static func rejectOtherModels(_ records: [String: TensorRecord], path: String) throws {
+        if records.keys.contains(where: { $0.hasPrefix("conditioner.embedders.") }) {
+            throw CheckpointError.unsupportedModel(path, "a Stable Diffusion XL checkpoint")
+        }
+        if records.keys.contains(where: { $0.hasPrefix("cond_stage_model.model.") }) {
+            throw CheckpointError.unsupportedModel(path, "a Stable Diffusion 2.x checkpoint (OpenCLIP text encoder)")
+        }
+        if let convIn = records["model.diffusion_model.input_blocks.0.0.weight"], convIn.shape.count == 4, convIn.shape[1] != 4 {
+            throw CheckpointError.unsupportedModel(path, "a UNet with \(convIn.shape[1]) input channels (an inpainting or depth model)")
+        }
+        if let key = records["model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight"],
+           key.shape.count == 2, key.shape[1] != 768, key.shape[1] == 1024 {
+            throw CheckpointError.unsupportedModel(path, "a Stable Diffusion 2.x checkpoint (1024-wide text context)")
+        }
+    }
+
+    static func originalPrefix(_ component: Component) -> String {
+        switch component {
+        case .unet: return "model.diffusion_model."
+        case .vae: return "first_stage_model."
+        case .textEncoder: return "cond_stage_model.transformer.text_model."
+        }
+    }
+
+    /// The weights of one network.
+    public func store(_ component: Component) -> WeightStore { stores[component]! }
+
+    /// Number of parameters (tensor elements) of one network.
+    public func parameterCount(_ component: Component) -> Int {
+        let store = store(component)
+        return store.keys.reduce(0) { $0 + (store.record($1)?.elementCount ?? 0) }
+    }
+
+    /// How many tensors of each element type the checkpoint holds.
+    public var typeCounts: [StorageType: Int] {
+        var counts: [StorageType: Int] = [:]
+        for store in stores.values {
+            for key in store.keys { counts[store.record(key)!.type, default: 0] += 1 }
+        }
+        return counts
+    }
+
+    /// The JSON config a diffusers folder has for a component (`unet/config.json`, ...), if any.
+    public func configData(_ component: Component) -> Data? {
+        guard let folder else { return nil }
+        return try? Data(contentsOf: folder.appendingPathComponent(component.rawValue + "/config.json"))
+    }
+
+    /// `scheduler/scheduler_config.json` of a diffusers folder, if any.
+    public var schedulerConfigData: Data? {
+        guard let folder else { return nil }
+        return try? Data(contentsOf: folder.appendingPathComponent("scheduler/scheduler_config.json"))
+    }
+
+    /// The tokenizer files of a diffusers folder, when both are there.
+    public var tokenizerFiles: (vocabulary: URL, merges: URL)? {
+        guard let folder else { return nil }
+        let vocabulary = folder.appendingPathComponent("tokenizer/vocab.json")
+        let merges = folder.appendingPathComponent("tokenizer/merges.txt")
+        let manager = FileManager.default
+        return manager.fileExists(atPath: vocabulary.path) && manager.fileExists(atPath: merges.path)
+            ? (vocabulary, merges) : nil
+    }
+}

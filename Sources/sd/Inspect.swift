@@ -1,0 +1,61 @@
+import ArgumentParser
+import Foundation
+import StableDiffusion
+
+/// `sd inspect`: what is inside a checkpoint, without running it.
+///
+/// ```
+/// $ sd inspect --checkpoint v1-5-pruned-emaonly.safetensors
+/// layout         single file (original key names)
+/// tensors        1131 (F16 1131)
+/// text_encoder   123.06 M parameters in 196 tensors
+/// unet           859.52 M parameters in 686 tensors
+/// vae             83.65 M parameters in 248 tensors
+/// ```
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show a checkpoint's layout, tensor types and parameters per network.")
+
+    @OptionGroup var checkpointOption: CheckpointOption
+
+    @Flag(help: "List every tensor with its type and shape.")
+    var tensors = false
+
+    func run() throws {
+        let path = try checkpointOption.resolved()
+        let checkpoint = try Checkpoint.open(path)
+        let types = checkpoint.typeCounts.sorted { $0.key.rawValue < $1.key.rawValue }
+            .map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", ")
+        let total = checkpoint.stores.values.reduce(0) { $0 + $1.keys.count }
+        print(row("checkpoint", path))
+        print(row("layout", checkpoint.layout.rawValue))
+        print(row("tensors", "\(total) (\(types))"))
+        for component in Component.allCases {
+            let count = checkpoint.parameterCount(component)
+            let store = checkpoint.store(component)
+            print(row(component.rawValue, String(format: "%7.2f M parameters in %d tensors", Double(count) / 1e6, store.keys.count)))
+        }
+        if !checkpoint.ignoredKeys.isEmpty {
+            print(row("ignored", "\(checkpoint.ignoredKeys.count) tensors the networks do not use (schedule buffers, position ids, EMA copies)"))
+        }
+        if checkpoint.unrecognisedKeys.isEmpty {
+            print(row("unmatched", "none: every tensor has a place in text_encoder, unet or vae"))
+        } else {
+            print(row("unmatched", "\(checkpoint.unrecognisedKeys.count) tensors match no rename rule:"))
+            for key in checkpoint.unrecognisedKeys.prefix(20) { print("               \(key)") }
+        }
+        if tensors {
+            for component in Component.allCases {
+                let store = checkpoint.store(component)
+                for key in store.keys {
+                    let record = store.record(key)!
+                    print("\(component.rawValue)/\(key)  \(record.type.rawValue) \(record.shape)")
+                }
+            }
+        }
+    }
+
+    private func row(_ label: String, _ value: String) -> String {
+        label.padding(toLength: 15, withPad: " ", startingAt: 0) + value
+    }
+}

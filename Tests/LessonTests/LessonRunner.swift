@@ -1,0 +1,50 @@
+import Foundation
+
+/// Runs a lesson executable built alongside the tests and captures what it prints.
+struct LessonRun {
+    var status: Int32
+    var output: String
+    var errors: String
+}
+
+enum LessonRunner {
+    /// The folder holding the built products: the test binary sits next to them.
+    static var productsFolder: URL {
+        var folder = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        // On macOS the tests run inside a .xctest bundle a few levels down.
+        while !FileManager.default.fileExists(atPath: folder.appendingPathComponent("forward-noising").path),
+              folder.pathComponents.count > 1 {
+            folder.deleteLastPathComponent()
+        }
+        return folder
+    }
+
+    static func run(_ lesson: String, _ arguments: [String], in directory: URL? = nil) throws -> LessonRun {
+        let process = Process()
+        process.executableURL = productsFolder.appendingPathComponent(lesson)
+        process.arguments = arguments
+        if let directory { process.currentDirectoryURL = directory }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return LessonRun(status: process.terminationStatus,
+                         output: String(decoding: outData, as: UTF8.self),
+                         errors: String(decoding: errData, as: UTF8.self))
+    }
+
+    /// A fresh empty folder under the system's temporary directory.
+    static func temporaryFolder() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("lesson-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    static func files(in folder: URL) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).sorted()
+    }
+}
