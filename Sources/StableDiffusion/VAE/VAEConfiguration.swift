@@ -43,7 +43,8 @@ public struct VAEConfiguration: Codable, Equatable, Sendable {
     /// The multiplier that brings latents to roughly unit variance: the diffusion model sees
     /// `scaling_factor · z`. 0.18215 for SD 1.x (its inverse, 5.49, is the latents' typical spread).
     public var scalingFactor: Float
-    /// The image size the VAE was trained at, in pixels (512); the default tile of tiled decoding.
+    /// The image size the VAE was trained at, in pixels (512). diffusers takes its tile size for
+    /// tiled decoding from it (512 pixels = 64 latents, the default of `decodeTiled`).
     public var sampleSize: Int
     /// Whether a 1x1 convolution follows the encoder (`quant_conv`) and precedes the decoder
     /// (`post_quant_conv`); true in SD 1.x.
