@@ -6,20 +6,20 @@ import TensorCore
 // The tiny text encoder (width 4, 2 heads, 2 layers, MLP 16, full 49,408-token vocabulary and
 // 77 positions) against transformers' CLIPTextModel run on the same weights.
 
-private func fixtureURL(_ path: String) -> URL {
+private func textEncoderFixtureURL(_ path: String) -> URL {
     Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent(path)
 }
 
 private func tinyTextEncoderRecords() throws -> [String: TensorRecord] {
-    try SafeTensors.read(path: fixtureURL("tiny/diffusers/text_encoder/model.safetensors").path)
+    try SafeTensors.read(path: textEncoderFixtureURL("tiny/diffusers/text_encoder/model.safetensors").path)
 }
 
 private func tinyConfiguration() throws -> CLIPTextConfiguration {
-    try CLIPTextConfiguration.load(fixtureURL("tiny/diffusers/text_encoder/config.json"))
+    try CLIPTextConfiguration.load(textEncoderFixtureURL("tiny/diffusers/text_encoder/config.json"))
 }
 
 private func referenceTensor(_ name: String) throws -> Tensor {
-    let records = try SafeTensors.read(path: fixtureURL("reference/text_encoder.safetensors").path)
+    let records = try SafeTensors.read(path: textEncoderFixtureURL("reference/text_encoder.safetensors").path)
     return records[name]!.tensor()
 }
 

@@ -5,7 +5,7 @@ import StableDiffusion
 // The tokenizer is checked against transformers' CLIPTokenizer (what diffusers uses) with exact
 // equality: token ids are integers, so there is no tolerance.
 
-private func fixtureURL(_ path: String) -> URL {
+private func tokenizerFixtureURL(_ path: String) -> URL {
     Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent(path)
 }
 
@@ -23,7 +23,7 @@ private struct TokenReference: Decodable {
     let prompts: [Prompt]
 
     static let shared: TokenReference = {
-        let data = try! Data(contentsOf: fixtureURL("reference/tokens.json"))
+        let data = try! Data(contentsOf: tokenizerFixtureURL("reference/tokens.json"))
         return try! JSONDecoder().decode(TokenReference.self, from: data)
     }()
 
@@ -31,7 +31,7 @@ private struct TokenReference: Decodable {
 }
 
 /// Loading the 48,894 merges takes a few tenths of a second; the tests share one tokenizer.
-private let builtIn = try! CLIPTokenizer()
+private let builtInTokenizer = try! CLIPTokenizer()
 
 @Suite("CLIP tokenizer")
 struct TokenizerTests {
@@ -42,12 +42,12 @@ struct TokenizerTests {
     @Test("ids equal transformers' CLIPTokenizer for every reference prompt", arguments: promptNames)
     func matchesTransformers(name: String) {
         let reference = TokenReference.prompt(name)
-        let prompt = builtIn.tokenize(reference.prompt)
+        let prompt = builtInTokenizer.tokenize(reference.prompt)
         #expect(prompt.ids == reference.ids)
         #expect(prompt.ids.count == 77)
         #expect(prompt.endPosition == reference.length - 1)
         // The vocabulary entries behind the ids, spelled as transformers spells them.
-        #expect(reference.ids.prefix(reference.length).map { builtIn.tokenTexts[$0] } == reference.tokens)
+        #expect(reference.ids.prefix(reference.length).map { builtInTokenizer.tokenTexts[$0] } == reference.tokens)
     }
 
     @Test("the reference prompts cover every list the reference has")
@@ -60,7 +60,7 @@ struct TokenizerTests {
         let different = TokenReference.shared.prompts.filter { $0.open_clip_ids != nil }
         #expect(!different.isEmpty)
         for reference in different {
-            let ids = builtIn.tokenize(reference.prompt).ids
+            let ids = builtInTokenizer.tokenize(reference.prompt).ids
             #expect(ids == reference.ids && ids != reference.open_clip_ids, "\(reference.name)")
         }
     }
@@ -68,8 +68,8 @@ struct TokenizerTests {
     @Test("a prompt over 75 tokens keeps its first 75 and reports how many it dropped")
     func truncation() {
         let reference = TokenReference.prompt("long")
-        let prompt = builtIn.tokenize(reference.prompt)
-        let all = builtIn.encode(reference.prompt)
+        let prompt = builtInTokenizer.tokenize(reference.prompt)
+        let all = builtInTokenizer.encode(reference.prompt)
         #expect(all.count == reference.truncated_from! - 2)      // truncated_from counts start and end
         #expect(prompt.truncatedCount == all.count - 75)
         #expect(prompt.truncatedCount == 9)
@@ -77,46 +77,46 @@ struct TokenizerTests {
         #expect(prompt.ids.last == 49407 && prompt.paddingCount == 0)
 
         let exactly75 = String(repeating: "cat ", count: 75)
-        #expect(builtIn.tokenize(exactly75).truncatedCount == 0)
-        #expect(builtIn.tokenize(exactly75 + "dog").truncatedCount == 1)
+        #expect(builtInTokenizer.tokenize(exactly75).truncatedCount == 0)
+        #expect(builtInTokenizer.tokenize(exactly75 + "dog").truncatedCount == 1)
     }
 
     @Test("an empty prompt is start, end and 75 padding ids")
     func emptyPrompt() {
-        let prompt = builtIn.tokenize("")
+        let prompt = builtInTokenizer.tokenize("")
         #expect(prompt.ids == [49406] + [Int](repeating: 49407, count: 76))
         #expect(prompt.tokens.isEmpty && prompt.truncatedCount == 0 && prompt.paddingCount == 75)
     }
 
     @Test("tokens read as text: word ends, rare words in pieces, split characters as bytes")
     func readableTokens() {
-        let tokens = builtIn.tokenize("A photograph, stablediffusion 東京").tokens
+        let tokens = builtInTokenizer.tokenize("A photograph, stablediffusion 東京").tokens
         #expect(tokens.map(\.text) == ["a", "photograph", ",", "stable", "dif", "fusion", "東", "<0xE4><0xBA>", "<0xAC>"])
         #expect(tokens.map(\.endsWord) == [true, true, true, false, false, true, false, false, true])
         #expect(tokens.map(\.description) == ["a", "photograph", ",", "stable-", "dif-", "fusion",
                                               "東-", "<0xE4><0xBA>-", "<0xAC>"])
         #expect(tokens.map(\.id) == [320, 8853, 267, 44427, 18656, 9364, 48338, 21078, 361])
-        #expect(builtIn.token(for: 49406)?.text == "<|startoftext|>")
-        #expect(builtIn.token(for: 22979)?.text == "🐱")
-        #expect(builtIn.token(for: 49408) == nil && builtIn.token(for: -1) == nil)
+        #expect(builtInTokenizer.token(for: 49406)?.text == "<|startoftext|>")
+        #expect(builtInTokenizer.token(for: 22979)?.text == "🐱")
+        #expect(builtInTokenizer.token(for: 49408) == nil && builtInTokenizer.token(for: -1) == nil)
     }
 
     @Test("special tokens written exactly so in the text become their ids; other spellings do not")
     func specialTokensInText() {
-        #expect(builtIn.encode("a<|endoftext|>b") == [320, 49407, 321])
-        #expect(builtIn.encode("<|startoftext|>") == [49406])
+        #expect(builtInTokenizer.encode("a<|endoftext|>b") == [320, 49407, 321])
+        #expect(builtInTokenizer.encode("<|startoftext|>") == [49406])
         // Upper case is not the special token: "<|", "endoftext", "|>" as ordinary words.
-        #expect(builtIn.encode("<|ENDOFTEXT|>") == [27, 347, 40786, 4160, 91, 285])
+        #expect(builtInTokenizer.encode("<|ENDOFTEXT|>") == [27, 347, 40786, 4160, 91, 285])
     }
 
     @Test("the vocabulary is CLIP's: 49,408 entries in SimpleTokenizer's order")
     func vocabularyLayout() {
-        #expect(builtIn.vocabularySize == 49408)
-        #expect(builtIn.tokenTexts[0] == "!" && builtIn.tokenTexts[255] == "Ń")   // last non-printable byte, 173 → U+0143
-        #expect(builtIn.tokenTexts[256] == "!</w>" && builtIn.tokenTexts[512] == "in")   // first merge: "i n"
-        #expect(builtIn.tokenTexts[49405] == "jekyll</w>")   // last merge: "jeky ll</w>"
-        #expect(builtIn.startID == 49406 && builtIn.endID == 49407 && builtIn.paddingID == 49407)
-        #expect(builtIn.bpe.ranks.count == CLIPTokenizer.clipMergeCount)
+        #expect(builtInTokenizer.vocabularySize == 49408)
+        #expect(builtInTokenizer.tokenTexts[0] == "!" && builtInTokenizer.tokenTexts[255] == "Ń")   // last non-printable byte, 173 → U+0143
+        #expect(builtInTokenizer.tokenTexts[256] == "!</w>" && builtInTokenizer.tokenTexts[512] == "in")   // first merge: "i n"
+        #expect(builtInTokenizer.tokenTexts[49405] == "jekyll</w>")   // last merge: "jeky ll</w>"
+        #expect(builtInTokenizer.startID == 49406 && builtInTokenizer.endID == 49407 && builtInTokenizer.paddingID == 49407)
+        #expect(builtInTokenizer.bpe.ranks.count == CLIPTokenizer.clipMergeCount)
     }
 }
 
@@ -174,9 +174,9 @@ struct BytePairEncodingTests {
 
     @Test("CLIP's merges turn a common word into one token and a rare one into pieces")
     func clipMerges() {
-        #expect(builtIn.bpe.encode("photo") == ["photo</w>"])
-        #expect(builtIn.bpe.encode("stablediffusion") == ["stable", "dif", "fusion</w>"])
-        #expect(builtIn.pieces(of: "astronaut") == ["astronaut</w>"])
+        #expect(builtInTokenizer.bpe.encode("photo") == ["photo</w>"])
+        #expect(builtInTokenizer.bpe.encode("stablediffusion") == ["stable", "dif", "fusion</w>"])
+        #expect(builtInTokenizer.pieces(of: "astronaut") == ["astronaut</w>"])
     }
 }
 
@@ -189,8 +189,8 @@ struct TokenizerFileTests {
             .appendingPathComponent("tokenizer-test-\(UUID().uuidString)")
         let tokenizerFolder = folder.appendingPathComponent("tokenizer")
         try FileManager.default.createDirectory(at: tokenizerFolder, withIntermediateDirectories: true)
-        try JSONEncoder().encode(builtIn.vocabulary).write(to: tokenizerFolder.appendingPathComponent("vocab.json"))
-        let merges = builtIn.bpe.ranks.sorted { $0.value < $1.value }.map { "\($0.key.left) \($0.key.right)" }
+        try JSONEncoder().encode(builtInTokenizer.vocabulary).write(to: tokenizerFolder.appendingPathComponent("vocab.json"))
+        let merges = builtInTokenizer.bpe.ranks.sorted { $0.value < $1.value }.map { "\($0.key.left) \($0.key.right)" }
         try ("#version: 0.2\n" + merges.joined(separator: "\n") + "\n")
             .write(to: tokenizerFolder.appendingPathComponent("merges.txt"), atomically: true, encoding: .utf8)
         if let padding {
@@ -205,7 +205,7 @@ struct TokenizerFileTests {
         let folder = try writeHuggingFaceFiles()
         defer { try? FileManager.default.removeItem(at: folder) }
         let tokenizer = try CLIPTokenizer(diffusersFolder: folder)
-        #expect(tokenizer.vocabulary == builtIn.vocabulary)
+        #expect(tokenizer.vocabulary == builtInTokenizer.vocabulary)
         for reference in TokenReference.shared.prompts {
             #expect(tokenizer.tokenize(reference.prompt).ids == reference.ids, "\(reference.name)")
         }
@@ -221,7 +221,7 @@ struct TokenizerFileTests {
 
     @Test("a diffusers folder without vocab.json and merges.txt uses the built-in merges")
     func folderWithoutVocabulary() throws {
-        let tokenizer = try CLIPTokenizer(diffusersFolder: fixtureURL("tiny/diffusers"))
+        let tokenizer = try CLIPTokenizer(diffusersFolder: tokenizerFixtureURL("tiny/diffusers"))
         #expect(tokenizer.tokenize(TokenReference.prompt("plain").prompt).ids == TokenReference.prompt("plain").ids)
     }
 
