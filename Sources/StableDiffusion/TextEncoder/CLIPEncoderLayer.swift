@@ -1,0 +1,26 @@
+import TensorCore
+
+/// One layer of CLIP's text transformer, "pre-LN" (Radford et al., 2019, as in GPT-2): each half
+/// normalises its input and adds its result back onto the residual stream,
+///
+///     x = x + self_attn(layer_norm1(x))      tokens exchange information (causal)
+///     x = x + mlp(layer_norm2(x))            each token is transformed on its own
+public struct CLIPEncoderLayer: Sendable {
+    public let layerNorm1: LayerNorm     // (D) weight and bias; named layer_norm1
+    public let selfAttn: CLIPAttention   // named self_attn
+    public let layerNorm2: LayerNorm     // (D); named layer_norm2
+    public let mlp: CLIPMLP
+
+    public init(_ weights: Weights, configuration c: CLIPTextConfiguration) throws {
+        layerNorm1 = try LayerNorm(weights["layer_norm1"], features: c.hiddenSize, eps: c.layerNormEps)
+        selfAttn = try CLIPAttention(weights["self_attn"], configuration: c)
+        layerNorm2 = try LayerNorm(weights["layer_norm2"], features: c.hiddenSize, eps: c.layerNormEps)
+        mlp = try CLIPMLP(weights["mlp"], configuration: c)
+    }
+
+    /// `(N, T, D)` → `(N, T, D)`; `mask` `(T, T)` is the causal mask.
+    public func callAsFunction(_ x: Tensor, mask: Tensor?) -> Tensor {
+        let h = x + selfAttn(layerNorm1(x), mask: mask)
+        return h + mlp(layerNorm2(h))
+    }
+}
