@@ -1,0 +1,59 @@
+import Foundation
+import FrameExport
+import StableDiffusion
+import TensorCore
+
+/// Collects one frame per denoising step: the noisy latent x_t and the predicted clean image x₀
+/// side by side, captioned with the step and timestep.
+final class FrameRecorder {
+    private let pipeline: StableDiffusionPipeline
+    private let preview: FramePreview
+    private let width, height: Int
+    private let enabled: Bool
+    private(set) var frames: [RGBImage] = []
+    private var frameSeconds = 0.0
+    var timings: [(stage: String, seconds: Double)] { frames.isEmpty ? [] : [("frames", frameSeconds)] }
+
+    init(pipeline: StableDiffusionPipeline, preview: FramePreview, width: Int, height: Int, enabled: Bool) {
+        self.pipeline = pipeline
+        self.preview = preview
+        self.width = width
+        self.height = height
+        self.enabled = enabled
+    }
+
+    func record(_ step: DenoisingStep) {
+        guard enabled else { return }
+        let start = Date()
+        // Frames are at most 256 px on the long side, so a 50-step GIF stays small.
+        let side = min(256, max(width, height))
+        let frameWidth = width * side / max(width, height), frameHeight = height * side / max(width, height)
+        let noisy = picture(step.latents).resized(width: frameWidth, height: frameHeight)
+        let clean = picture(step.predictedOriginal).resized(width: frameWidth, height: frameHeight)
+        var caption = String(format: "step %d/%d   t = %.0f", step.index + 1, step.count, step.timestep)
+        if let sigma = step.sigma { caption += String(format: "   sigma = %.3f", sigma) }
+        frames.append(RGBImage.sideBySide([noisy, clean], labels: ["noisy latent x_t", "predicted x_0"])
+            .captioned(caption))
+        frameSeconds += Date().timeIntervalSince(start)
+    }
+
+    /// A latent as a picture: the linear colour projection, or the real decoder.
+    private func picture(_ latents: Tensor) -> RGBImage {
+        if preview == .vae, let vae = try? pipeline.vae(), let decoded = try? vae.decode(scaledLatents: latents) {
+            return RGBImage(tensor: decoded)
+        }
+        return RGBImage(tensor: LatentPreview.rgb(latents))
+    }
+
+    func animation() -> AnimatedGIF {
+        var gif = AnimatedGIF()
+        for (i, frame) in frames.enumerated() { gif.addFrame(frame, delay: i == frames.count - 1 ? 150 : 25) }
+        return gif
+    }
+
+    func writeFrames(to folder: String) throws {
+        for (i, frame) in frames.enumerated() {
+            try frame.writePNG(to: folder + String(format: "/step-%03d.png", i + 1))
+        }
+    }
+}

@@ -1,0 +1,157 @@
+import ArgumentParser
+import Foundation
+import FrameExport
+import StableDiffusion
+import TensorCore
+
+/// `sd generate`: text to image (or image to image) with a Stable Diffusion 1.x checkpoint.
+///
+/// ```
+/// sd generate --checkpoint v1-5-pruned-emaonly.safetensors \
+///     --prompt "a lighthouse at dawn, oil painting" --seed 42 --output lighthouse.png
+/// sd generate --prompt "the same, in winter" --init-image lighthouse.png --strength 0.6 \
+///     --scheduler euler-a --gif steps.gif --output winter.png      # checkpoint from $SD_CHECKPOINT
+/// ```
+///
+/// For the same checkpoint, prompt, seed, size, steps, guidance and scheduler the picture equals
+/// what diffusers makes on a CPU with `torch.Generator("cpu").manual_seed(seed)`.
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Make a picture from a prompt (and optionally a starting picture).")
+
+    @OptionGroup var checkpointOption: CheckpointOption
+
+    @Option(help: "What to draw (may be empty: unconditional).")
+    var prompt: String
+
+    @Option(help: "What to steer away from (default: empty).")
+    var negativePrompt = ""
+
+    @Option(help: "Sampling steps (1...1000).")
+    var steps = 25
+
+    @Option(help: "Classifier-free guidance scale; 1 or less turns guidance off.")
+    var cfg: Float = 7.5
+
+    @Option(help: "Seed of the random numbers (same as torch.manual_seed).")
+    var seed: UInt64 = 0
+
+    @Option(help: "Width in pixels, a multiple of 8.")
+    var width = 512
+
+    @Option(help: "Height in pixels, a multiple of 8.")
+    var height = 512
+
+    @Option(help: "Sampler: \(SchedulerKind.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var scheduler: SchedulerKind = .pndm
+
+    @Option(help: "A PNG or JPEG to start from (img2img); resized to --width x --height.")
+    var initImage: String?
+
+    @Option(help: "img2img: how much to change the init image, in (0, 1].")
+    var strength = 0.8
+
+    @Option(help: "Where to write the PNG.")
+    var output: String
+
+    @Option(help: "Also write an animated GIF with one frame per denoising step.")
+    var gif: String?
+
+    @Option(help: "Also write one PNG per denoising step into this folder.")
+    var frames: String?
+
+    @Option(help: "How frames show latents: fast (linear colour projection) or vae (the real decoder, slow).")
+    var preview: FramePreview = .fast
+
+    func run() throws {
+        let path = try checkpointOption.resolved()
+        var request = GenerationRequest(prompt: prompt)
+        request.negativePrompt = negativePrompt
+        request.steps = steps
+        request.guidanceScale = cfg
+        request.seed = seed
+        request.width = width
+        request.height = height
+        request.scheduler = scheduler
+        request.strength = strength
+        if let initImage {
+            let picture = try RGBImage(contentsOfFile: initImage)
+            request.initImage = picture.aspectFilled(width: width, height: height).toTensor()
+        }
+        try request.validate()
+        try checkOutputPaths()
+
+        let pipeline = try StableDiffusionPipeline(checkpoint: path)
+        if let warning = try truncationWarning(pipeline) { printError(warning) }
+        let recorder = FrameRecorder(pipeline: pipeline, preview: preview, width: width, height: height,
+                                     enabled: gif != nil || frames != nil)
+        let progress = ProgressBar(total: request.steps)
+        let result = try pipeline.generate(request) { step in
+            progress.update(step.index + 1, total: step.count, detail: String(format: "t=%.0f", step.timestep))
+            recorder.record(step)
+        }
+        progress.finish()
+
+        let parameters = describe(request)
+        try RGBImage(tensor: result.image).writePNG(to: output, text: ["parameters": parameters, "prompt": prompt,
+                                                                        "negative_prompt": negativePrompt])
+        print("wrote \(output)")
+        if let gif {
+            try recorder.animation().write(to: gif)
+            print("wrote \(gif) (\(recorder.frames.count) frames)")
+        }
+        if let frames {
+            try recorder.writeFrames(to: frames)
+            print("wrote \(recorder.frames.count) frames to \(frames)/")
+        }
+        print("time per stage:")
+        for (stage, seconds) in result.timings + recorder.timings {
+            print(String(format: "  %-14@ %8.2f s", stage as NSString, seconds))
+        }
+    }
+
+    /// Refuses to start a long run whose outputs cannot be written.
+    func checkOutputPaths() throws {
+        for file in [output] + (gif.map { [$0] } ?? []) {
+            let folder = (file as NSString).deletingLastPathComponent
+            var isDirectory: ObjCBool = false
+            if !folder.isEmpty && !(FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory) && isDirectory.boolValue) {
+                throw ValidationError("the folder of '\(file)' does not exist")
+            }
+        }
+        if let frames { try ensureDirectory(frames) }
+    }
+
+    func truncationWarning(_ pipeline: StableDiffusionPipeline) throws -> String? {
+        let tokenizer = try pipeline.tokenizer()
+        for (name, text) in [("prompt", prompt), ("negative prompt", negativePrompt)] {
+            let tokens = tokenizer.tokenize(text)
+            if tokens.truncatedCount > 0 {
+                return "warning: the \(name) is \(tokens.tokens.count + tokens.truncatedCount) tokens long; CLIP reads only the first 75, so the last \(tokens.truncatedCount) are ignored"
+            }
+        }
+        return nil
+    }
+
+    func describe(_ request: GenerationRequest) -> String {
+        var parts = ["prompt: \(request.prompt)", "negative prompt: \(request.negativePrompt)",
+                     "steps: \(request.steps)", "cfg: \(request.guidanceScale)", "seed: \(request.seed)",
+                     "size: \(request.width)x\(request.height)", "scheduler: \(request.scheduler.rawValue)"]
+        if let initImage { parts += ["init image: \(initImage)", "strength: \(request.strength)"] }
+        return parts.joined(separator: ", ")
+    }
+}
+
+/// `--preview fast|vae`
+enum FramePreview: String, ExpressibleByArgument, CaseIterable {
+    case fast, vae
+}
+
+extension SchedulerKind: ExpressibleByArgument {
+    public init?(argument: String) { self.init(rawValue: argument) }
+    public static var allValueStrings: [String] { allCases.map(\.rawValue) }
+}
+
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
