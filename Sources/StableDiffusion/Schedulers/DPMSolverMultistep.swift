@@ -28,13 +28,15 @@ public struct DPMSolverMultistepScheduler: Scheduler {
         self.inferenceSteps = n
         let table = configuration.alphasCumprod().map { ((1 - $0) / $0).squareRoot() }  // σ_t, float32
         let logTable = table.map { Float(log(Double($0))) }
+        // σ_i = (σ_max^(1/ρ) + ramp_i (σ_min^(1/ρ) − σ_max^(1/ρ)))^ρ, ρ = 7, in double
         let minRoot = pow(Double(table.first!), 1 / 7.0), maxRoot = pow(Double(table.last!), 1 / 7.0)
         let karras = (0..<n).map { i -> Double in
             let ramp = n == 1 ? 0 : i == n - 1 ? 1 : Double(i) * (1 / Double(n - 1))   // np.linspace(0, 1, n)
             return pow(maxRoot + ramp * (minRoot - maxRoot), 7)
         }
         // diffusers rounds these to the nearest integer, except for the cosine schedule (truncated).
-        let rounding: FloatingPointRoundingRule = configuration.betaSchedule == .squaredCosine ? .towardZero : .toNearestOrEven
+        let rounding: FloatingPointRoundingRule =
+            configuration.betaSchedule == .squaredCosine ? .towardZero : .toNearestOrEven
         integerTimesteps = karras.map { Int(Self.timestep(forSigma: $0, logSigmas: logTable).rounded(rounding)) }
         timesteps = integerTimesteps.map(Float.init)
         sigmaList = karras.map { Float($0) } + [0]
@@ -45,8 +47,9 @@ public struct DPMSolverMultistepScheduler: Scheduler {
     static func timestep(forSigma sigma: Double, logSigmas: [Float]) -> Double {
         let logSigma = log(max(sigma, 1e-10))
         let low = min(logSigmas.lastIndex { Double($0) <= logSigma } ?? 0, logSigmas.count - 2)
-        let w = min(max((Double(logSigmas[low]) - logSigma) / Double(logSigmas[low] - logSigmas[low + 1]), 0), 1)
-        return (1 - w) * Double(low) + w * Double(low + 1)
+        let gap = Double(logSigmas[low] - logSigmas[low + 1])           // (a float32 difference, as numpy's)
+        let w = min(max((Double(logSigmas[low]) - logSigma) / gap, 0), 1)
+        return (1 - w) * Double(low) + w * Double(low + 1)              // t = (1 − w)·low + w·(low + 1)
     }
 
     public mutating func reset() { previousX0 = nil; nextStepIndex = nil }
@@ -65,8 +68,9 @@ public struct DPMSolverMultistepScheduler: Scheduler {
         let x0 = x.zipMap(eps) { x, e in (x - s0.sigma * e) / s0.alpha }     // x̂₀ = (x − σ'_s ε)/α_s
         let h = t.lambda - s0.lambda
         let a = t.sigma / s0.sigma, b = t.alpha * (exp(-h) - 1)
-        var prev = x.scaled(a, plus: x0, times: -b)                          // x_t = (σ'_t/σ'_s) x − α_t(e^{−h} − 1) x̂₀
-        if let previousX0, i != sigmaList.count - 2 {                        // 2M (first and last steps: 1st order)
+        // 1st order (DPM-Solver++ 1, the DDIM step): x_t = (σ'_t/σ'_s) x − α_t (e^{−h} − 1) x̂₀
+        var prev = x.scaled(a, plus: x0, times: -b)
+        if let previousX0, i != sigmaList.count - 2 {                        // 2M, except first and last steps
             let r0 = (s0.lambda - scales(sigmaList[i - 1]).lambda) / h       // r₀ = h₀/h
             let d1 = (x0 - previousX0) * (1 / r0)                            // D₁ = (x̂₀ − x̂₀_prev)/r₀
             prev = prev.scaled(1, plus: d1, times: -(0.5 * b))               //     − ½ α_t(e^{−h} − 1) D₁

@@ -29,7 +29,8 @@ public struct EulerAncestralDiscreteScheduler: Scheduler {
     public func step(modelOutput eps: Tensor, stepIndex: Int, sample x: Tensor,
                      generator: inout TorchGenerator) -> (prevSample: Tensor, predictedOriginal: Tensor) {
         let sigma = euler.sigmaList[stepIndex], next = euler.sigmaList[stepIndex + 1]
-        let up = (next * next * (sigma * sigma - next * next) / (sigma * sigma)).squareRoot()  // σ_up = √(σ_next²(σ² − σ_next²)/σ²)
+        // σ_up = √(σ_next² (σ² − σ_next²) / σ²)
+        let up = (next * next * (sigma * sigma - next * next) / (sigma * sigma)).squareRoot()
         let down = (next * next - up * up).squareRoot()                 // σ_down = √(σ_next² − σ_up²)
         let x0 = x.zipMap(eps) { x, e in x - sigma * e }                 // x̂₀ = x − σ ε
         let derivative = x.zipMap(x0) { x, x0 in (x - x0) / sigma }       // d = (x − x̂₀)/σ

@@ -56,22 +56,31 @@ public struct PNDMScheduler: Scheduler {
             previous = t; t += r                          // the Heun step redoes t → t − r
         }
         switch (ets.count, counter) {
-        case (1, 0): e = eps; curSample = sample          // trial Euler step
-        case (1, _): e = (eps + ets[0]).map { $0 / 2 }; x = curSample!; curSample = nil  // ε' = (ε₁ + ε₀)/2
-        case (2, _): e = (3 * ets[1] - ets[0]).map { $0 / 2 }                            // (3ε₁ − ε₀)/2
-        case (3, _): e = (23 * ets[2] - 16 * ets[1] + 5 * ets[0]).map { $0 / 12 }        // (23ε₂ − 16ε₁ + 5ε₀)/12
-        default: e = Float(1.0 / 24) * (55 * ets[3] - 59 * ets[2] + 37 * ets[1] - 9 * ets[0])  // (55, −59, 37, −9)/24
+        case (1, 0):   // trial Euler step from t with ε₀
+            e = eps; curSample = sample
+        case (1, _):   // Heun: redo the step from t with ε' = (ε₁ + ε₀)/2
+            e = (eps + ets[0]).map { $0 / 2 }; x = curSample!; curSample = nil
+        case (2, _):   // ε' = (3ε₁ − ε₀)/2, 2nd-order Adams–Bashforth
+            e = (3 * ets[1] - ets[0]).map { $0 / 2 }
+        case (3, _):   // ε' = (23ε₂ − 16ε₁ + 5ε₀)/12, 3rd order
+            e = (23 * ets[2] - 16 * ets[1] + 5 * ets[0]).map { $0 / 12 }
+        default:       // ε' = (55ε₃ − 59ε₂ + 37ε₁ − 9ε₀)/24, 4th order
+            e = Float(1.0 / 24) * (55 * ets[3] - 59 * ets[2] + 37 * ets[1] - 9 * ets[0])
         }
         counter += 1
         return (previousSample(x, from: t, to: previous, eps: e), predictedOriginal(sample, eps, stepIndex))
     }
 
     /// PNDM paper eq. 9, the DDIM step written with ᾱ only:
-    /// x_prev = √(ᾱ_prev/ᾱ_t) x_t − (ᾱ_prev − ᾱ_t) ε / (ᾱ_t √(1 − ᾱ_prev) + √(ᾱ_t (1 − ᾱ_t) ᾱ_prev))
+    ///
+    ///     x_prev = √(ᾱ_prev/ᾱ_t) x_t − (ᾱ_prev − ᾱ_t) ε / D,
+    ///     D = ᾱ_t √(1 − ᾱ_prev) + √(ᾱ_t (1 − ᾱ_t) ᾱ_prev)
     private func previousSample(_ x: Tensor, from t: Int, to previous: Int, eps: Tensor) -> Tensor {
-        let alphaT = alphasCumprod[t], alphaPrev = previous >= 0 ? alphasCumprod[previous] : finalAlphaCumprod
+        let alphaT = alphasCumprod[t]
+        let alphaPrev = previous >= 0 ? alphasCumprod[previous] : finalAlphaCumprod
         let sampleCoefficient = (alphaPrev / alphaT).squareRoot()
-        let denominator = alphaT * (1 - alphaPrev).squareRoot() + (alphaT * (1 - alphaT) * alphaPrev).squareRoot()
+        let denominator = alphaT * (1 - alphaPrev).squareRoot()
+            + (alphaT * (1 - alphaT) * alphaPrev).squareRoot()
         return x.zipMap(eps) { x, e in sampleCoefficient * x - (alphaPrev - alphaT) * e / denominator }
     }
 

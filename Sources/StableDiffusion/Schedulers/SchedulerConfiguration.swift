@@ -119,8 +119,13 @@ public struct SchedulerConfiguration: Codable, Equatable, Sendable {
     /// Throws unless our samplers can run this configuration: ε-prediction and a step count
     /// between 1 and T.
     public func checkSupported(steps: Int) throws {
-        guard predictionType == .epsilon else { throw SchedulerError.unsupportedPredictionType(predictionType.rawValue) }
-        guard numTrainTimesteps >= 2 else { throw SchedulerError.invalidStepCount(steps, trainingSteps: numTrainTimesteps) }
+        guard predictionType == .epsilon else {
+            throw SchedulerError.unsupportedPredictionType(predictionType.rawValue)
+        }
+        guard numTrainTimesteps >= 2 else {
+            throw SchedulerError.unsupportedSetting(key: "num_train_timesteps", value: "\(numTrainTimesteps)",
+                                                    supported: ["2 or more"])
+        }
         guard (1...numTrainTimesteps).contains(steps) else {
             throw SchedulerError.invalidStepCount(steps, trainingSteps: numTrainTimesteps)
         }

@@ -29,7 +29,8 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
         case .pndm: return try PNDMScheduler(configuration: configuration, steps: steps)
         case .euler: return try EulerDiscreteScheduler(configuration: configuration, steps: steps)
         case .eulerAncestral: return try EulerAncestralDiscreteScheduler(configuration: configuration, steps: steps)
-        case .dpmSolverMultistepKarras: return try DPMSolverMultistepScheduler(configuration: configuration, steps: steps)
+        case .dpmSolverMultistepKarras:
+            return try DPMSolverMultistepScheduler(configuration: configuration, steps: steps)
         }
     }
 }
