@@ -94,3 +94,45 @@ extension NoiseSchedule {
         return original.scaled(Float(signalScale(at: t)), plus: noise, times: Float(noiseScale(at: t)))
     }
 }
+
+// MARK: - The same schedule in float32, number for number as diffusers computes it
+
+extension NoiseSchedule {
+    /// β_t and ᾱ_t in float32, rounded exactly where PyTorch rounds them in diffusers' schedulers.
+    ///
+    /// The samplers use these rather than the Double values above. Near t = 0 the noise level
+    /// σ_t = √((1 − ᾱ_t)/ᾱ_t) subtracts two nearly equal numbers, so the float32 rounding of ᾱ_t
+    /// moves σ_0 by 1.3·10⁻⁵ (relative): small, but visible in the last digits of a latent.
+    ///
+    /// - `torch.linspace(a, b, n, dtype=float32)` takes the step `δ = (b − a)/(n − 1)` in float32,
+    ///   then `a + δ·i` for the first half and `b − δ·(n − 1 − i)` for the second half, each with a
+    ///   single rounding (a fused multiply-add);
+    /// - scaled_linear squares that: `β = linspace(√β_start, √β_end)²`, linear uses it as is,
+    ///   and the cosine schedule's βs are computed in double and rounded once;
+    /// - `torch.cumprod` keeps its running product in double and rounds each ᾱ_t to float32.
+    ///
+    /// `betaStart`/`betaEnd` are ignored by `.cosine`.
+    public static func float32(_ kind: Kind, trainingSteps: Int = 1000,
+                               betaStart: Double, betaEnd: Double) -> (betas: [Float], alphasCumprod: [Float]) {
+        func torchLinspace(_ a: Double, _ b: Double) -> [Float] {
+            let n = trainingSteps, start = Float(a), end = Float(b)
+            guard n > 1 else { return [start] }
+            let step = (end - start) / Float(n - 1)
+            return (0..<n).map { i in
+                i < n / 2 ? start.addingProduct(step, Float(i)) : end.addingProduct(-step, Float(n - 1 - i))
+            }
+        }
+        let betas: [Float]
+        switch kind {
+        case .scaledLinear: betas = torchLinspace(betaStart.squareRoot(), betaEnd.squareRoot()).map { $0 * $0 }
+        case .linear: betas = torchLinspace(betaStart, betaEnd)
+        case .cosine: betas = NoiseSchedule(.cosine, trainingSteps: trainingSteps).betas.map { Float($0) }
+        }
+        var product = 1.0                                  // ᾱ_t = Π_{s ≤ t} (1 − β_s), in double
+        let alphasCumprod = betas.map { beta -> Float in
+            product *= Double(1 - beta)                    // α_s = 1 − β_s is rounded to float32 first
+            return Float(product)
+        }
+        return (betas, alphasCumprod)
+    }
+}
