@@ -42,8 +42,10 @@ let package = Package(
 
         // MARK: Libraries
         .target(name: "TensorCore", swiftSettings: vectorUnits),
+        // Its tests reach internal pieces (chunk writer, CRC, plot axes) with @testable import,
+        // which a release build allows only when compiled for testing.
         .target(name: "FrameExport", dependencies: ["TensorCore", "_CLibPNG", "_CLibGD"],
-                swiftSettings: vectorUnits),
+                swiftSettings: vectorUnits + [.unsafeFlags(["-enable-testing"])]),
         .target(name: "StableDiffusion", dependencies: ["TensorCore"],
                 resources: [.copy("TextEncoder/Resources")],
                 swiftSettings: vectorUnits),

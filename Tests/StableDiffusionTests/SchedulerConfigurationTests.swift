@@ -102,3 +102,22 @@ struct SchedulerConfigurationTests {
         #expect(SchedulerKind(rawValue: "euler-a") == .eulerAncestral)
     }
 }
+
+@Suite("Scheduler configuration: timestep spacing defaults")
+struct SchedulerSpacingDefaultTests {
+    @Test("without timestep_spacing each sampler uses diffusers' own default; with it, the given one")
+    func spacingDefaults() throws {
+        let published = try JSONDecoder().decode(SchedulerConfiguration.self, from: Data("""
+            {"_class_name": "PNDMScheduler", "beta_end": 0.012, "beta_schedule": "scaled_linear",
+             "beta_start": 0.00085, "num_train_timesteps": 1000, "set_alpha_to_one": false,
+             "skip_prk_steps": true, "steps_offset": 1, "trained_betas": null, "clip_sample": false}
+            """.utf8))
+        #expect(!published.timestepSpacingIsExplicit)
+        #expect(try SchedulerKind.ddim.makeScheduler(steps: 4, configuration: published).timesteps == [751, 501, 251, 1])
+        #expect(try SchedulerKind.euler.makeScheduler(steps: 4, configuration: published).timesteps == [999, 666, 333, 0])
+        var leading = published
+        leading.timestepSpacing = .leading
+        #expect(leading.timestepSpacingIsExplicit)
+        #expect(try SchedulerKind.euler.makeScheduler(steps: 4, configuration: leading).timesteps == [751, 501, 251, 1])
+    }
+}

@@ -125,6 +125,11 @@ struct FNV1a {
 }
 
 extension SchedulerConfiguration {
+    /// The sampler fixtures run every sampler with "leading" spacing given explicitly (SD 1.5's
+    /// PNDM default). Without it, Euler and DPM-Solver fall back to their own "linspace", as in
+    /// diffusers; PipelineTests checks that case against whole pipeline runs.
+    static let sd15Leading = SchedulerConfiguration.sd15.with(spacing: .leading)
+
     func with(spacing: TimestepSpacing) -> SchedulerConfiguration {
         var copy = self
         copy.timestepSpacing = spacing

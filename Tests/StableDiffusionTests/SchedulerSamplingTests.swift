@@ -27,7 +27,7 @@ struct SchedulerSamplingTests {
         for run in reference.txt2img {
             var scheduler: any Scheduler = run.eta > 0
                 ? try DDIMScheduler(steps: run.steps, eta: run.eta)
-                : try kind.makeScheduler(steps: run.steps)
+                : try kind.makeScheduler(steps: run.steps, configuration: .sd15Leading)
             let result = sampleTextToImage(&scheduler, shape: reference.shape, seed: run.seed)
             let label = "\(kind.rawValue), \(run.steps) steps, eta \(run.eta)"
             let tolerance = Self.tolerance(steps: run.steps)
@@ -46,7 +46,7 @@ struct SchedulerSamplingTests {
           arguments: SchedulerKind.allCases)
     func imageToImage(kind: SchedulerKind) throws {
         let reference = try SchedulerReference.load(kind).img2img
-        var scheduler = try kind.makeScheduler(steps: reference.steps)
+        var scheduler = try kind.makeScheduler(steps: reference.steps, configuration: .sd15Leading)
         let image = initialImageLatents(shape: [1, 4, 4, 4])
         let result = try sampleImageToImage(&scheduler, image: image, strength: reference.strength, seed: reference.seed)
         #expect(result.steps.noiseStepIndex == reference.startIndex)
@@ -63,7 +63,7 @@ struct SchedulerSamplingTests {
     @Test("reset() forgets the history: sampling again gives the same latents as a fresh scheduler",
           arguments: SchedulerKind.allCases)
     func resetStartsOver(kind: SchedulerKind) throws {
-        var scheduler = try kind.makeScheduler(steps: 7)
+        var scheduler = try kind.makeScheduler(steps: 7, configuration: .sd15Leading)
         let first = sampleTextToImage(&scheduler, shape: [1, 4, 4, 4], seed: 3)
         scheduler.reset()
         let second = sampleTextToImage(&scheduler, shape: [1, 4, 4, 4], seed: 3)

@@ -12,7 +12,7 @@ struct SchedulerTimestepTests {
     func scheduleMatchesDiffusers(kind: SchedulerKind) throws {
         let reference = try SchedulerReference.load(kind)
         for run in reference.txt2img {
-            let scheduler = try kind.makeScheduler(steps: run.steps)
+            let scheduler = try kind.makeScheduler(steps: run.steps, configuration: .sd15Leading)
             let label = "\(kind.rawValue), \(run.steps) steps"
             #expect(scheduler.timesteps == run.timesteps, "\(label)")
             #expect((scheduler.sigmas == nil) == (run.sigmas == nil), "\(label)")

@@ -130,8 +130,8 @@ public final class StableDiffusionPipeline {
             return try body()
         }
 
-        let context = try timed("text encoder") { try context(for: request) }
-        let unet = try timed("load unet") { try unet() }
+        let context: Tensor = try timed("text encoder") { try self.context(for: request) }
+        let unet: UNet2DConditionModel = try timed("load unet") { try self.unet() }
         var generator = TorchGenerator(seed: request.seed)
         var scheduler = try request.scheduler.makeScheduler(steps: request.steps, configuration: configuration.scheduler)
         let latentShape = [1, configuration.unet.inChannels, request.height / 8, request.width / 8]
@@ -141,8 +141,8 @@ public final class StableDiffusionPipeline {
         var latents: Tensor
         var stepIndices = 0..<scheduler.timesteps.count
         if let initImage = request.initImage {
-            let vae = try timed("load vae") { try vae() }
-            let clean = try timed("vae encode") {
+            let vae: AutoencoderKL = try timed("load vae") { try self.vae() }
+            let clean: Tensor = try timed("vae encode") {
                 try vae.encode(initImage).sample(generator: &generator) * vae.scalingFactor
             }
             let steps = try scheduler.imageToImageSteps(strength: request.strength)
@@ -177,8 +177,8 @@ public final class StableDiffusionPipeline {
                 latents = next
             }
         }
-        let vae = try timed("load vae") { try vae() }
-        let image = try timed("vae decode") { try vae.decode(scaledLatents: latents) }
+        let vae: AutoencoderKL = try timed("load vae") { try self.vae() }
+        let image: Tensor = try timed("vae decode") { try vae.decode(scaledLatents: latents) }
         return GenerationResult(image: image, latents: latents, timings: timings.filter { $0.1 > 0 || $0.0 != "load vae" })
     }
 }

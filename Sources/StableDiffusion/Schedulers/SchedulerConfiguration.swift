@@ -54,7 +54,14 @@ public struct SchedulerConfiguration: Codable, Equatable, Sendable {
     /// `prediction_type`
     public var predictionType = PredictionType.epsilon
     /// `timestep_spacing`
-    public var timestepSpacing = TimestepSpacing.leading
+    public var timestepSpacing = TimestepSpacing.leading {
+        didSet { timestepSpacingIsExplicit = true }
+    }
+    /// Whether `timestep_spacing` was given (in the JSON or set in code). SD 1.5's published
+    /// config does not give it, and then diffusers lets every sampler use its own default:
+    /// "leading" for DDIM and PNDM, "linspace" for Euler and DPM-Solver (`SchedulerKind.makeScheduler`
+    /// does the same).
+    public private(set) var timestepSpacingIsExplicit = false
 
     public init() {}
 
@@ -99,6 +106,7 @@ public struct SchedulerConfiguration: Codable, Equatable, Sendable {
         clipSampleRange = try value(.clipSampleRange, defaults.clipSampleRange)
         predictionType = try choice(.predictionType, defaults.predictionType)
         timestepSpacing = try choice(.timestepSpacing, defaults.timestepSpacing)
+        timestepSpacingIsExplicit = c.contains(.timestepSpacing)
     }
 
     public func encode(to encoder: Encoder) throws {

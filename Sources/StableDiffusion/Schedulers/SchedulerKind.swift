@@ -22,8 +22,18 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
         }
     }
 
+    /// The spacing diffusers' class uses when the configuration does not name one.
+    public var defaultTimestepSpacing: SchedulerConfiguration.TimestepSpacing {
+        switch self {
+        case .ddim, .pndm: return .leading
+        case .euler, .eulerAncestral, .dpmSolverMultistepKarras: return .linspace
+        }
+    }
+
     /// A fresh scheduler for `steps` sampling steps (DDIM with η = 0).
     public func makeScheduler(steps: Int, configuration: SchedulerConfiguration = .sd15) throws -> any Scheduler {
+        var configuration = configuration
+        if !configuration.timestepSpacingIsExplicit { configuration.timestepSpacing = defaultTimestepSpacing }
         switch self {
         case .ddim: return try DDIMScheduler(configuration: configuration, steps: steps)
         case .pndm: return try PNDMScheduler(configuration: configuration, steps: steps)
