@@ -106,7 +106,7 @@ struct Generate: ParsableCommand {
         }
         print("time per stage:")
         for (stage, seconds) in result.timings + recorder.timings {
-            print(String(format: "  %-14@ %8.2f s", stage as NSString, seconds))
+            print("  " + stage.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: "%8.2f s", seconds))
         }
     }
 

@@ -23,6 +23,8 @@ enum LessonRunner {
         let process = Process()
         process.executableURL = productsFolder.appendingPathComponent(lesson)
         process.arguments = arguments
+        // Tests decide the checkpoint themselves; one set in the user's shell must not leak in.
+        process.environment = ProcessInfo.processInfo.environment.filter { $0.key != "SD_CHECKPOINT" }
         if let directory { process.currentDirectoryURL = directory }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
