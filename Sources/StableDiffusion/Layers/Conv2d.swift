@@ -2,14 +2,17 @@ import TensorCore
 
 /// A 2-D convolution layer (PyTorch's `nn.Conv2d`, square kernel, zero padding).
 public struct Conv2d: Sendable {
-    public let weight: Tensor   // (C_out, C_in, k, k)
-    public let bias: Tensor?    // (C_out)
+    public let storedWeight: Parameter  // (C_out, C_in, k, k), as the checkpoint stores it
+    public let bias: Tensor?            // (C_out)
+
+    /// The kernel as Float32 `(C_out, C_in, k, k)`.
+    public var weight: Tensor { storedWeight.value }
     public let stride: Int
     public let padding: Int
 
     public init(_ weights: Weights, inChannels: Int, outChannels: Int, kernelSize: Int,
                 stride: Int = 1, padding: Int = 0, bias: Bool = true) throws {
-        weight = try weights.tensor("weight", shape: [outChannels, inChannels, kernelSize, kernelSize])
+        storedWeight = try weights.parameter("weight", shape: [outChannels, inChannels, kernelSize, kernelSize])
         self.bias = bias ? try weights.tensor("bias", shape: [outChannels]) : nil
         self.stride = stride
         self.padding = padding

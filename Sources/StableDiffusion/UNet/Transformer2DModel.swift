@@ -39,7 +39,7 @@ public struct Transformer2DModel: Sendable {
     /// A `(C, C)` linear layer, read from a linear weight `(C, C)` or a 1x1 convolution `(C, C, 1, 1)`.
     static func projection(_ weights: Weights, channels: Int, linear: Bool) throws -> Linear {
         let shape = linear ? [channels, channels] : [channels, channels, 1, 1]
-        let weight = try weights.tensor("weight", shape: shape).reshaped([channels, channels])
+        let weight = try weights.parameter("weight", shape: shape).reshaped([channels, channels])
         return Linear(weight: weight, bias: try weights.tensor("bias", shape: [channels]))
     }
 

@@ -26,26 +26,47 @@ public struct TensorRecord: Sendable {
     public var elementCount: Int { shape.reduce(1, *) }
 
     /// Reads the values as Float32 (int64 values are converted too, e.g. `position_ids`).
-    public func floats() -> [Float] {
-        let count = elementCount
+    public func floats() -> [Float] { floats(elements: 0..<elementCount) }
+
+    /// Reads a range of elements (in storage order) as Float32, widening on all cores.
+    public func floats(elements range: Range<Int>) -> [Float] {
+        let count = range.count
         return [Float](unsafeUninitializedCapacity: count) { out, initialized in
-            let raw = file.bytes.baseAddress! + byteRange.lowerBound
-            switch type {
-            case .float32:
-                // safetensors stores little-endian; every platform we build for is little-endian.
-                memcpy(out.baseAddress!, raw, count * 4)
-            case .float16:
-                widenFloat16(raw.assumingMemoryBound(to: UInt16.self), count: count, into: out.baseAddress!)
-            case .bfloat16:
-                widenBFloat16(raw.assumingMemoryBound(to: UInt16.self), count: count, into: out.baseAddress!)
-            case .int64:
-                for i in 0..<count { out[i] = Float(raw.loadUnaligned(fromByteOffset: i * 8, as: Int64.self)) }
+            let base = file.bytes.baseAddress! + byteRange.lowerBound + range.lowerBound * type.byteCount
+            let destination = SendablePointer(out.baseAddress!)
+            let source = SendableRawPointer(base)
+            let type = self.type
+            Parallel.forEachChunk(of: count, minimumChunk: 1 << 18) { chunk in
+                let from = source.pointer + chunk.lowerBound * type.byteCount
+                let to = destination.pointer + chunk.lowerBound
+                switch type {
+                case .float32:
+                    // safetensors stores little-endian; every platform we build for is little-endian.
+                    memcpy(to, from, chunk.count * 4)
+                case .float16:
+                    widenFloat16(from.assumingMemoryBound(to: UInt16.self), count: chunk.count, into: to)
+                case .bfloat16:
+                    widenBFloat16(from.assumingMemoryBound(to: UInt16.self), count: chunk.count, into: to)
+                case .int64:
+                    for i in 0..<chunk.count { to[i] = Float(from.loadUnaligned(fromByteOffset: i * 8, as: Int64.self)) }
+                }
             }
             initialized = count
         }
     }
 
     public func tensor() -> Tensor { Tensor(shape: shape, scalars: floats()) }
+}
+
+/// Pointers that the widening loop hands to several threads; each thread touches its own range.
+struct SendablePointer: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Float>
+    init(_ pointer: UnsafeMutablePointer<Float>) { self.pointer = pointer }
+}
+
+struct SendableRawPointer: @unchecked Sendable {
+    let pointer: UnsafeRawPointer
+    init(_ pointer: UnsafeRawPointer) { self.pointer = pointer }
 }
 
 /// A read-only memory map of a whole file: the operating system pages bytes in as they are read,

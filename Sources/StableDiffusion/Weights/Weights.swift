@@ -29,6 +29,16 @@ public final class WeightStore: @unchecked Sendable {
         return record.tensor()
     }
 
+    /// The tensor `key` as a `Parameter`: 16-bit weights stay in the mapped file (see `Parameter`).
+    public func parameter(_ key: String, shape: [Int]) throws -> Parameter {
+        guard let record = records[key] else { throw CheckpointError.missingKey(key) }
+        guard record.shape == shape else {
+            throw CheckpointError.wrongShape(key: key, expected: shape, found: record.shape)
+        }
+        lock.lock(); used.insert(key); lock.unlock()
+        return Parameter(record)
+    }
+
     /// Marks keys as deliberately ignored (e.g. `position_ids`, which is just 0..<77).
     public func ignore(_ key: String) {
         lock.lock(); used.insert(key); lock.unlock()
@@ -70,6 +80,11 @@ public struct Weights: Sendable {
     /// The tensor `name` of this module, checked against `shape`.
     public func tensor(_ name: String, shape: [Int]) throws -> Tensor {
         try store.tensor(prefix + name, shape: shape)
+    }
+
+    /// The weight `name` of this module, kept in 16 bits when the checkpoint stores it so.
+    public func parameter(_ name: String, shape: [Int]) throws -> Parameter {
+        try store.parameter(prefix + name, shape: shape)
     }
 
     /// Full key of a tensor of this module, for messages.
