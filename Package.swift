@@ -24,6 +24,9 @@ let package = Package(
         .executable(name: "sd", targets: ["sd"]),
         .executable(name: "sd-bench", targets: ["sd-bench"]),
         .executable(name: "forward-noising", targets: ["forward-noising"]),
+        .executable(name: "backward-denoising", targets: ["backward-denoising"]),
+        .executable(name: "vae-latents", targets: ["vae-latents"]),
+        .executable(name: "cross-attention", targets: ["cross-attention"]),
         .library(name: "TensorCore", targets: ["TensorCore"]),
         .library(name: "FrameExport", targets: ["FrameExport"]),
         .library(name: "StableDiffusion", targets: ["StableDiffusion"]),
@@ -64,6 +67,18 @@ let package = Package(
 
         // MARK: Lessons (their texts are in Lessons/NN-name.md)
         .executableTarget(name: "forward-noising", dependencies: [
+            "LessonKit",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: vectorUnits),
+        .executableTarget(name: "backward-denoising", dependencies: [
+            "LessonKit",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: vectorUnits),
+        .executableTarget(name: "vae-latents", dependencies: [
+            "LessonKit",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: vectorUnits),
+        .executableTarget(name: "cross-attention", dependencies: [
             "LessonKit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: vectorUnits),
