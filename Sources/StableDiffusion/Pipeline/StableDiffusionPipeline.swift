@@ -120,8 +120,12 @@ public final class StableDiffusionPipeline {
 
     /// Runs the whole pipeline: text → latents → denoising loop → VAE decode.
     ///
-    /// - Parameter onStep: called after every denoising step.
-    public func generate(_ request: GenerationRequest, onStep: ((DenoisingStep) -> Void)? = nil) throws -> GenerationResult {
+    /// - Parameters:
+    ///   - crossAttentionObserver: sees the attention probabilities of every cross-attention
+    ///     layer during every UNet call (batch index 0 is the negative prompt when guidance is on).
+    ///   - onStep: called after every denoising step.
+    public func generate(_ request: GenerationRequest, crossAttentionObserver: CrossAttentionObserver? = nil,
+                         onStep: ((DenoisingStep) -> Void)? = nil) throws -> GenerationResult {
         try request.validate()
         var timings: [(String, Double)] = []
         func timed<T>(_ stage: String, _ body: () throws -> T) rethrows -> T {
@@ -160,14 +164,16 @@ public final class StableDiffusionPipeline {
                 var noise: Tensor, unconditional: Tensor?, text: Tensor?
                 if request.usesGuidance {
                     // One UNet call on the batch [x, x] with contexts [negative, prompt].
-                    let both = unet(Tensor.concatenate([input, input], axis: 0), timestep: t, encoderHiddenStates: context)
+                    let both = unet(Tensor.concatenate([input, input], axis: 0), timestep: t, encoderHiddenStates: context,
+                                    crossAttentionObserver: crossAttentionObserver)
                     let halves = both.chunked(2)
                     unconditional = halves[0]
                     text = halves[1]
                     // ε = ε_uncond + w · (ε_text − ε_uncond)
                     noise = halves[0].scaled(1 - request.guidanceScale, plus: halves[1], times: request.guidanceScale)
                 } else {
-                    noise = unet(input, timestep: t, encoderHiddenStates: context)
+                    noise = unet(input, timestep: t, encoderHiddenStates: context,
+                                 crossAttentionObserver: crossAttentionObserver)
                 }
                 let (next, original) = scheduler.step(modelOutput: noise, stepIndex: i, sample: latents, generator: &generator)
                 onStep?(DenoisingStep(index: position, count: stepIndices.count, timestep: t,
