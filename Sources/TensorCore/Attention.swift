@@ -26,6 +26,13 @@ public typealias AttentionObserver = (_ batch: Int, _ head: Int, _ rows: Range<I
 /// - Returns: `(N, T, H·dv)`.
 public func scaledDotProductAttention(query: Tensor, key: Tensor, value: Tensor, heads: Int,
                                       mask: Tensor? = nil, observer: AttentionObserver? = nil) -> Tensor {
+    Profiler.measure("attention (scale, mask, softmax)") {
+        attention(query: query, key: key, value: value, heads: heads, mask: mask, observer: observer)
+    }
+}
+
+func attention(query: Tensor, key: Tensor, value: Tensor, heads: Int,
+               mask: Tensor?, observer: AttentionObserver?) -> Tensor {
     let batch = query.shape[0], t = query.shape[1], s = key.shape[1]
     let width = query.shape[2], valueWidth = value.shape[2]
     precondition(query.rank == 3 && key.rank == 3 && value.rank == 3, "attention needs (N, T, H·d) tensors")

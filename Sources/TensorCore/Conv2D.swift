@@ -71,7 +71,9 @@ extension Tensor {
                             let rows = min(bandRows, g.outHeight - firstRow)
                             let width = rows * g.outWidth
                             columns.withUnsafeMutableBufferPointer { col in
-                                im2col(image, g, rows: firstRow..<(firstRow + rows), into: col.baseAddress!)
+                                Profiler.measure("im2col") {
+                                    im2col(image, g, rows: firstRow..<(firstRow + rows), into: col.baseAddress!)
+                                }
                                 gemm(m: g.outChannels, n: width, k: g.patchSize,
                                      a: .rowMajor(w, rowLength: g.patchSize),
                                      b: .rowMajor(col.baseAddress!, rowLength: width),

@@ -87,6 +87,14 @@ public func gemmReference(m: Int, n: Int, k: Int, a: MatrixOperand, b: MatrixOpe
 ///    of panels. The first `kc` slice overwrites C (unless `accumulate`), later ones add to it.
 public func gemm(m: Int, n: Int, k: Int, a: MatrixOperand, b: MatrixOperand,
                  c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false) {
+    Profiler.measure("gemm") {
+        blockedGEMM(m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
+    }
+}
+
+/// The body of `gemm`, outside the profiler's stopwatch.
+func blockedGEMM(m: Int, n: Int, k: Int, a: MatrixOperand, b: MatrixOperand,
+                 c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
     if m == 0 || n == 0 { return }
     if k == 0 {
         if !accumulate { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }

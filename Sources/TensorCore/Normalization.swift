@@ -13,6 +13,10 @@ extension Tensor {
     ///   - weight: γ, `(C)`; bias: β, `(C)`.
     ///   - eps: 1e-5 in the UNet, 1e-6 in the VAE.
     public func groupNorm(groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
+        Profiler.measure("group norm") { groupNormalized(groups: groups, weight: weight, bias: bias, eps: eps) }
+    }
+
+    func groupNormalized(groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
         let batch = shape[0], channels = shape[1]
         precondition(channels % groups == 0, "groupNorm: \(channels) channels do not split into \(groups) groups")
         let inner = count / (batch * channels)           // pixels per channel
@@ -45,6 +49,10 @@ extension Tensor {
     /// LayerNorm (Ba et al., 2016) over the last dimension of `(..., D)`: every token's feature
     /// vector is normalised on its own. `weight` γ and `bias` β are `(D)`.
     public func layerNorm(weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) -> Tensor {
+        Profiler.measure("layer norm") { layerNormalized(weight: weight, bias: bias, eps: eps) }
+    }
+
+    func layerNormalized(weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
         let width = shape[rank - 1]
         let rows = count / width
         var out = Tensor.zeros(shape)

@@ -6,6 +6,11 @@ extension Tensor {
     /// Applies `f` to every element, on all cores.
     @inlinable
     public func map(_ f: @escaping (Float) -> Float) -> Tensor {
+        Profiler.measure("elementwise") { mapped(f) }
+    }
+
+    @usableFromInline
+    func mapped(_ f: @escaping (Float) -> Float) -> Tensor {
         var out = self
         let n = count
         out.withUnsafeMutablePointer { p in
@@ -20,6 +25,11 @@ extension Tensor {
     /// Combines two tensors of the same shape element by element, on all cores.
     @inlinable
     public func zipMap(_ other: Tensor, _ f: @escaping (Float, Float) -> Float) -> Tensor {
+        Profiler.measure("elementwise") { zipMapped(other, f) }
+    }
+
+    @usableFromInline
+    func zipMapped(_ other: Tensor, _ f: @escaping (Float, Float) -> Float) -> Tensor {
         precondition(shape == other.shape, "shapes differ: \(shape) vs \(other.shape)")
         var out = self
         let n = count

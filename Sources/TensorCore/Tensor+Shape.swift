@@ -16,6 +16,10 @@ extension Tensor {
     /// Reorders the dimensions: `result.shape[i] == shape[order[i]]`.
     /// For example `(N, C, H, W).permuted([0, 2, 3, 1])` gives `(N, H, W, C)`.
     public func permuted(_ order: [Int]) -> Tensor {
+        Profiler.measure("permute and copies") { permutedCopy(order) }
+    }
+
+    func permutedCopy(_ order: [Int]) -> Tensor {
         precondition(order.sorted() == Array(0..<rank), "\(order) is not a permutation of \(rank) axes")
         let newShape = order.map { shape[$0] }
         let sourceStrides = strides

@@ -46,7 +46,8 @@ public struct Parameter: Sendable {
     public var value: Tensor {
         switch storage {
         case .resident(let tensor): return shape == tensor.shape ? tensor : tensor.reshaped(shape)
-        case .mapped(let record): return Tensor(shape: shape, scalars: record.floats())
+        case .mapped(let record):
+            return Profiler.measure("weight widening") { Tensor(shape: shape, scalars: record.floats()) }
         }
     }
 

@@ -11,9 +11,19 @@ public final class WeightStore: @unchecked Sendable {
     private let records: [String: TensorRecord]
     private var used = Set<String>()
     private let lock = NSLock()
+    /// Makes up a tensor for any key asked for (benchmarks: real shapes, no checkpoint).
+    private let fabricate: ((String, [Int]) -> Tensor)?
 
     public init(_ records: [String: TensorRecord]) {
         self.records = records
+        self.fabricate = nil
+    }
+
+    /// A store with no file behind it that answers every request with `fabricate(key, shape)`.
+    /// Building a network from it gives the real architecture with made-up weights.
+    public init(fabricating fabricate: @escaping (String, [Int]) -> Tensor) {
+        self.records = [:]
+        self.fabricate = fabricate
     }
 
     public var keys: [String] { records.keys.sorted() }
@@ -21,6 +31,7 @@ public final class WeightStore: @unchecked Sendable {
 
     /// The tensor `key`, which must have `shape`; widened to Float32.
     public func tensor(_ key: String, shape: [Int]) throws -> Tensor {
+        if let fabricate { return fabricate(key, shape) }
         guard let record = records[key] else { throw CheckpointError.missingKey(key) }
         guard record.shape == shape else {
             throw CheckpointError.wrongShape(key: key, expected: shape, found: record.shape)
@@ -31,6 +42,7 @@ public final class WeightStore: @unchecked Sendable {
 
     /// The tensor `key` as a `Parameter`: 16-bit weights stay in the mapped file (see `Parameter`).
     public func parameter(_ key: String, shape: [Int]) throws -> Parameter {
+        if let fabricate { return Parameter(fabricate(key, shape)) }
         guard let record = records[key] else { throw CheckpointError.missingKey(key) }
         guard record.shape == shape else {
             throw CheckpointError.wrongShape(key: key, expected: shape, found: record.shape)
