@@ -54,6 +54,7 @@ extension BackwardDenoising {
     func runWithCheckpoint(_ path: String, narrator: Narrator) throws {
         // Open the checkpoint before creating anything, so a bad path leaves no folder behind.
         let pipeline = try LessonCheckpoint.pipeline(path)
+        let alphas = pipeline.configuration.scheduler.alphasCumprod()   // ᾱ_t, for σ_t of every step
         let request = request(scheduler: scheduler, steps: steps)
         let (samplers, counts) = try comparison()
         let out = try LessonOutput(output, parameters: [
@@ -81,7 +82,7 @@ extension BackwardDenoising {
         let start = Date()
         let result = try pipeline.generate(request, onStep: { step in
             recorded.append(RecordedStep(step: step))
-            let sigma = step.sigma.map { String(format: "%7.3f", $0) } ?? "    -  "
+            let sigma = String(format: "%7.3f", noiseLevel(step, alphas))
             let gap = RecordedStep(step: step).guidanceGap.map { String(format: "%.4f", $0) } ?? "-"
             if step.index == 0 { narrator.show("step      t    sigma   std x_t   std eps   std x0   rms(eps_text - eps_uncond)") }
             narrator.show(String(format: "%4d   %4.0f  %@    %6.3f    %6.3f   %6.3f   %@", step.index + 1, step.timestep, sigma,
@@ -89,22 +90,25 @@ extension BackwardDenoising {
                                  step.predictedOriginal.standardDeviation, gap))
         })
         let seconds = Date().timeIntervalSince(start)
-        narrator.say(String(format: "%d steps in %.1f s (%.2f s per step). The noisy latent's spread falls from %.2f to %.2f while the predicted x0 settles: early steps decide the layout, late steps only polish.",
+        narrator.say(String(format: "%d steps in %.1f s (%.2f s per step). sigma, the noise measured against the picture (x_t / sqrt(alpha_bar) = x0 + sigma·eps), falls from %.2f to %.3f. The spread of x_t goes from %.2f to %.2f, that of the predicted x0 from %.2f to %.2f.",
                             recorded.count, seconds, seconds / Double(max(1, recorded.count)),
-                            recorded.first!.step.latents.standardDeviation, result.latents.standardDeviation))
+                            noiseLevel(recorded.first!.step, alphas), noiseLevel(recorded.last!.step, alphas),
+                            recorded.first!.step.latents.standardDeviation, result.latents.standardDeviation,
+                            recorded.first!.step.predictedOriginal.standardDeviation, recorded.last!.step.predictedOriginal.standardDeviation))
+        narrator.say("In the animation (01-reverse.gif) watch the predicted x0: the first steps settle the layout and colours, the later ones only sharpen details. Below it, the two noise predictions that guidance mixes, and where they differ: that map is where the text is changing the picture.")
         let final = RGBImage(tensor: result.image)
         narrator.preview(final)
         narrator.show("wrote " + (try out.save(final.captioned("\(request.prompt)\nseed \(seed), \(steps) steps, \(scheduler.rawValue), cfg \(cfg)"),
                                                as: "00-result.png")))
         var animation = AnimatedGIF()
         for (i, r) in recorded.enumerated() {
-            animation.addFrame(panel(r), delay: i == recorded.count - 1 ? 200 : 25)
+            animation.addFrame(panel(r, alphas), delay: i == recorded.count - 1 ? 200 : 25)
         }
         narrator.show("wrote " + (try out.save(animation, as: "01-reverse.gif")))
         var csv = ["step,timestep,sigma,latent_std,noise_std,x0_std,guidance_gap_rms"]
         for (i, r) in recorded.enumerated() {
             csv.append(String(format: "%d,%.0f,%@,%.5f,%.5f,%.5f,%@", i + 1, r.step.timestep,
-                              r.step.sigma.map { String(format: "%.5f", $0) } ?? "", r.step.latents.standardDeviation,
+                              String(format: "%.5f", noiseLevel(r.step, alphas)), r.step.latents.standardDeviation,
                               r.step.noisePrediction.standardDeviation, r.step.predictedOriginal.standardDeviation,
                               r.guidanceGap.map { String(format: "%.5f", $0) } ?? ""))
         }
@@ -122,11 +126,11 @@ extension BackwardDenoising {
         for i in picked {
             let s = recorded[i].step
             tiles.append(RGBImage(tensor: LatentPreview.rgb(s.latents)).resized(width: cellWidth, height: cellHeight, filter: .nearest))
-            labels.append(String(format: "x_t, step %d, t=%.0f", i + 1, s.timestep))
+            labels.append(String(format: "x_t  step %d  t=%.0f", i + 1, s.timestep))
         }
         for i in picked {
             tiles.append(RGBImage(tensor: try vae.decode(scaledLatents: recorded[i].step.predictedOriginal)).resized(width: cellWidth, height: cellHeight))
-            labels.append("decoded predicted x0, step \(i + 1)")
+            labels.append("x0 (VAE)  step \(i + 1)")
         }
         narrator.show("wrote " + (try out.save(RGBImage.grid(tiles, columns: picked.count, labels: labels,
                                                             title: "\(request.prompt) (seed \(seed))"),
@@ -144,7 +148,8 @@ extension BackwardDenoising {
                     let image = try pipeline.generate(self.request(scheduler: kind, steps: n)).image
                     grid.append(RGBImage(tensor: image).resized(width: cellWidth, height: cellHeight))
                     gridLabels.append("\(kind.rawValue), \(n) steps")
-                    narrator.show(String(format: "%-16@ %4d steps  %6.1f s", kind.rawValue as NSString, n, Date().timeIntervalSince(begin)))
+                    narrator.show(kind.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0)
+                                  + String(format: "%4d steps  %6.1f s", n, Date().timeIntervalSince(begin)))
                 }
             }
             narrator.show("wrote " + (try out.save(RGBImage.grid(grid, columns: counts.count, labels: gridLabels,
@@ -158,8 +163,16 @@ extension BackwardDenoising {
         narrator.say("Files written:\n" + out.summary)
     }
 
+    /// σ of a step: the sampler's own for the σ-based samplers, else √((1 − ᾱ_t)/ᾱ_t) from the
+    /// training schedule (the same quantity: x_t/√ᾱ_t = x₀ + σ·ε).
+    func noiseLevel(_ step: DenoisingStep, _ alphas: [Float]) -> Float {
+        if let sigma = step.sigma { return sigma }
+        let alphaBar = alphas[min(max(Int(step.timestep.rounded()), 0), alphas.count - 1)]
+        return ((1 - alphaBar) / alphaBar).squareRoot()
+    }
+
     /// One frame: x_t, the guided ε̂ and x̂₀ on top; the two predictions guidance mixes below.
-    func panel(_ r: RecordedStep) -> RGBImage {
+    func panel(_ r: RecordedStep, _ alphas: [Float]) -> RGBImage {
         let s = r.step
         func show(_ latent: Tensor) -> RGBImage {
             let image = RGBImage(tensor: LatentPreview.rgb(latent))
@@ -177,8 +190,7 @@ extension BackwardDenoising {
             images += [show(u), show(t), heat.resized(width: images[0].width, height: images[0].height, filter: .nearest)]
             labels += ["unconditional noise", "text noise", "|text - uncond|"]
         }
-        var caption = String(format: "step %d/%d   t = %.0f", s.index + 1, s.count, s.timestep)
-        if let sigma = s.sigma { caption += String(format: "   sigma = %.3f", sigma) }
+        let caption = String(format: "step %d/%d   t = %.0f   sigma = %.3f", s.index + 1, s.count, s.timestep, noiseLevel(s, alphas))
         return RGBImage.grid(images, columns: 3, labels: labels).captioned(caption)
     }
 }

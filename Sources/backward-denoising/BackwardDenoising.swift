@@ -187,7 +187,8 @@ struct BackwardDenoising: ParsableCommand {
             let frame = RGBImage.grid([ddim[i], ddpm[i]].flatMap { [enlarge($0.latents), enlarge($0.noise * 0.5), enlarge($0.clean)] },
                                       columns: 3, labels: ["DDIM x_t", "DDIM predicted noise", "DDIM predicted x0",
                                                            "DDPM x_t", "DDPM predicted noise", "DDPM predicted x0"])
-            animation.addFrame(frame.captioned(String(format: "step %d/%d   t = %d   alpha_bar = %.4f   sigma = %.2f",
+            // Two short lines, so every frame's caption bar has the same height.
+            animation.addFrame(frame.captioned(String(format: "step %d/%d   t = %d\nalpha_bar = %.4f   sigma = %.2f",
                                                       i + 1, ddim.count, ddim[i].timestep, ddim[i].alphaBar, ddim[i].sigma)),
                                delay: i == ddim.count - 1 ? 200 : 20)
         }
