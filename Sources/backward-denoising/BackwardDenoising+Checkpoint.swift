@@ -79,7 +79,6 @@ extension BackwardDenoising {
         // Stage 2: the denoising loop, opened up.
         narrator.stage("Step by step: x_t, the predicted noise, the predicted picture")
         var recorded: [RecordedStep] = []
-        let start = Date()
         let result = try pipeline.generate(request, onStep: { step in
             recorded.append(RecordedStep(step: step))
             let sigma = String(format: "%7.3f", noiseLevel(step, alphas))
@@ -89,13 +88,15 @@ extension BackwardDenoising {
                                  step.latents.standardDeviation, step.noisePrediction.standardDeviation,
                                  step.predictedOriginal.standardDeviation, gap))
         })
-        let seconds = Date().timeIntervalSince(start)
+        let seconds = result.timings.first { $0.stage == "denoising" }?.seconds ?? 0
+        let perStep = seconds / Double(max(1, recorded.count))
         narrator.say(String(format: "%d steps in %.1f s (%.2f s per step). sigma, the noise measured against the picture (x_t / sqrt(alpha_bar) = x0 + sigma·eps), falls from %.2f to %.3f. The spread of x_t goes from %.2f to %.2f, that of the predicted x0 from %.2f to %.2f.",
-                            recorded.count, seconds, seconds / Double(max(1, recorded.count)),
+                            recorded.count, seconds, perStep,
                             noiseLevel(recorded.first!.step, alphas), noiseLevel(recorded.last!.step, alphas),
                             recorded.first!.step.latents.standardDeviation, result.latents.standardDeviation,
                             recorded.first!.step.predictedOriginal.standardDeviation, recorded.last!.step.predictedOriginal.standardDeviation))
         narrator.say("In the animation (01-reverse.gif) watch the predicted x0: the first steps settle the layout and colours, the later ones only sharpen details. Below it, the two noise predictions that guidance mixes, and where they differ: that map is where the text is changing the picture.")
+        narrator.show("time per stage: " + result.timings.map { String(format: "%@ %.1f s", $0.stage, $0.seconds) }.joined(separator: ", "))
         let final = RGBImage(tensor: result.image)
         narrator.preview(final)
         narrator.show("wrote " + (try out.save(final.captioned("\(request.prompt)\nseed \(seed), \(steps) steps, \(scheduler.rawValue), cfg \(cfg)"),
@@ -141,6 +142,9 @@ extension BackwardDenoising {
         if !samplers.isEmpty {
             narrator.stage("Samplers and step counts, same seed")
             narrator.say("Every sampler below starts from the same noise (seed \(seed)) and asks the same UNet the same question; they differ only in how they turn ε̂ into the next x_t.")
+            let total = samplers.count * counts.reduce(0, +)
+            narrator.say(String(format: "That is %d more steps, about %.0f s at this run's %.2f s per step (--compare-samplers none skips it).",
+                                total, Double(total) * perStep, perStep))
             var grid: [RGBImage] = [], gridLabels: [String] = []
             for kind in samplers {
                 for n in counts {

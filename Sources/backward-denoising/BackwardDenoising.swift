@@ -58,7 +58,7 @@ struct BackwardDenoising: ParsableCommand {
     var compareSamplers = "ddim,euler-a,dpmpp-2m-karras"
 
     @Option(help: "With a checkpoint: step counts for the comparison grid, comma-separated.")
-    var compareSteps = "10,25"
+    var compareSteps = "5,10"
 
     @Option(help: "Without a checkpoint: side of the built-in pictures in pixels (16...128).")
     var size = 48
