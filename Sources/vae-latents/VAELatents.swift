@@ -246,9 +246,9 @@ struct VAELatents: ParsableCommand {
             rowLatents.append(shown(RGBImage(tensor: seen)))
             noiseLabels.0.append(String(format: "pixels, t=%d", t))
             noiseLabels.1.append(String(format: "latents, t=%d, decoded", t))
-            narrator.show(String(format: "t = %3d (ᾱ = %.3f): SNR on pixels %6.3f, in latents %6.3f;  decoded latent PSNR %5.1f dB",
+            narrator.show(String(format: "t = %3d (ᾱ = %.3f):  SNR %6.3f on pixels, %6.3f in latents;  PSNR against x0: %5.1f dB pixels, %5.1f dB decoded latents",
                                  t, schedule.alphasCumprod[t], signalToNoise(x, t, schedule), signalToNoise(z, t, schedule),
-                                 peakSignalToNoise(x, seen)))
+                                 peakSignalToNoise(x, pixelNoisy), peakSignalToNoise(x, seen)))
         }
         narrator.say("On pixels the noise is grain laid over a picture that stays whole underneath. In latent space each noisy number is an 8x8 patch's code gone wrong: the decoder paints it as blotches, smeared colours and invented texture, which is the kind of damage the UNet learns to undo.")
         narrator.say("The SNR columns differ at the same t because the two have different spreads: the scaled latents have standard deviation \(String(format: "%.2f", z.standardDeviation)), these pixels \(String(format: "%.2f", x.standardDeviation)).")
