@@ -236,6 +236,9 @@ struct VAELatents: ParsableCommand {
         let latentNoise = generator.randn(z.shape)                          // (1, 4, h, w)
         let pixelNoise = generator.randn(x.shape)                           // (1, 3, H, W)
         narrator.say("The same formula as lesson 1, x_t = sqrt(ᾱ_t)·x0 + sqrt(1 − ᾱ_t)·ε, once on the pixels and once on the latents (then decoded to be seen):")
+        narrator.show(pad("", 16) + pad("SNR", 22) + "PSNR against x0 (latents decoded)")
+        narrator.show(padLeft("t", 4) + padLeft("ᾱ_t", 8) + padLeft("pixels", 10) + padLeft("latents", 10)
+                      + padLeft("pixels", 11) + padLeft("latents", 14))
         var rowPixels: [RGBImage] = [], rowLatents: [RGBImage] = [], noiseLabels: ([String], [String]) = ([], [])
         let steps = try parsedTimesteps()
         for t in steps {
@@ -246,7 +249,7 @@ struct VAELatents: ParsableCommand {
             rowLatents.append(shown(RGBImage(tensor: seen)))
             noiseLabels.0.append(String(format: "pixels, t=%d", t))
             noiseLabels.1.append(String(format: "latents, t=%d, decoded", t))
-            narrator.show(String(format: "t = %3d (ᾱ = %.3f):  SNR %6.3f on pixels, %6.3f in latents;  PSNR against x0: %5.1f dB pixels, %5.1f dB decoded latents",
+            narrator.show(String(format: "%4d  %6.3f  %8.3f  %8.3f  %9.1f dB  %9.1f dB",
                                  t, schedule.alphasCumprod[t], signalToNoise(x, t, schedule), signalToNoise(z, t, schedule),
                                  peakSignalToNoise(x, pixelNoisy), peakSignalToNoise(x, seen)))
         }
