@@ -129,6 +129,10 @@ struct VAELatents: ParsableCommand {
         // Stage 3: 48x fewer numbers.
         narrator.stage("The compression: 48x fewer numbers")
         showCompression(configuration: sdConfiguration.vae, height: height, width: width, narrator: narrator)
+        narrator.say("The picture below cuts x into those patches. A 4-number code per patch can hold much more than the patch's average colour shown on the right (edges, texture, shading), but not everything; with a checkpoint, the decoding stage measures what is lost.")
+        narrator.show("wrote " + (try out.save(patchPicture(clean, factor: sdConfiguration.vae.downsamplingFactor,
+                                                            channels: sdConfiguration.vae.latentChannels),
+                                                as: "02-patches.png")))
         narrator.pause()
 
         if let vae {
@@ -184,7 +188,7 @@ struct VAELatents: ParsableCommand {
         narrator.say("Each channel is a small, blocky map of the picture: one colour square per latent. Shapes survive; fine texture is folded into the 4 numbers of each square. A fixed 4x3 matrix (LatentPreview) turns them into a rough colour picture without the decoder.")
         narrator.show("wrote " + (try out.save(RGBImage.grid(tiles, columns: 5, labels: labels,
                                                                    title: "z = 0.18215 * encoder mean, \(w)x\(h)x4; each channel coloured over its own range"),
-                                                as: "02-latent-channels.png")))
+                                                as: "03-latent-channels.png")))
         if let saveLatents {
             try NumPyFile.write(z, to: saveLatents)
             narrator.show("wrote \(saveLatents)  (float32, shape \(shapeText(z.shape)); in Python: z = numpy.load('\(saveLatents)'))")
@@ -210,7 +214,7 @@ struct VAELatents: ParsableCommand {
         ], labels: ["original x", String(format: "decode(encode(x)): PSNR %.1f dB", psnr),
                     String(format: "|difference|: black 0, white %.0f%%", 100 * worst)],
            title: "through the VAE and back: \(clean.width)x\(clean.height)x3 -> \(w)x\(h)x4 -> \(clean.width)x\(clean.height)x3")
-        narrator.show("wrote " + (try out.save(panel, as: "03-reconstruction.png", extra: [("psnr", String(format: "%.2f", psnr))])))
+        narrator.show("wrote " + (try out.save(panel, as: "04-reconstruction.png", extra: [("psnr", String(format: "%.2f", psnr))])))
         narrator.pause()
 
         // The scaling factor.
@@ -226,7 +230,7 @@ struct VAELatents: ParsableCommand {
         let scalingPanel = RGBImage.sideBySide([shown(decodedPicture), shown(RGBImage(tensor: forgot)), shown(RGBImage(tensor: twice))],
                                                labels: ["decode(z / 0.18215): right", "decode(z): forgot to divide", "decode(z / 0.18215^2): divided twice"],
                                                title: "the scaling factor must be undone exactly once before decoding")
-        narrator.show("wrote " + (try out.save(scalingPanel, as: "04-scaling.png")))
+        narrator.show("wrote " + (try out.save(scalingPanel, as: "05-scaling.png")))
         narrator.pause()
 
         // Noise in latent space against noise on pixels, at the same t.
@@ -257,7 +261,7 @@ struct VAELatents: ParsableCommand {
         narrator.say("The SNR columns differ at the same t because the two have different spreads: the scaled latents have standard deviation \(String(format: "%.2f", z.standardDeviation)), these pixels \(String(format: "%.2f", x.standardDeviation)).")
         let noiseGrid = RGBImage.grid(rowPixels + rowLatents, columns: steps.count, labels: noiseLabels.0 + noiseLabels.1,
                                       title: "same t, same formula: top on pixels, bottom in latent space (decoded)")
-        narrator.show("wrote " + (try out.save(noiseGrid, as: "05-noise-pixels-vs-latents.png", extra: [("timesteps", timesteps)])))
+        narrator.show("wrote " + (try out.save(noiseGrid, as: "06-noise-pixels-vs-latents.png", extra: [("timesteps", timesteps)])))
         narrator.pause()
 
         // A random latent.
@@ -270,7 +274,7 @@ struct VAELatents: ParsableCommand {
             RGBImage(tensor: LatentPreview.rgb(random)).resized(width: width, height: height, filter: .nearest),
             shown(RGBImage(tensor: randomDecoded)),
         ], labels: ["random latent (channels mixed to RGB)", "decoded"], title: "decode(N(0, I)): seed \(seed)")
-        narrator.show("wrote " + (try out.save(randomPanel, as: "06-random-latent.png")))
+        narrator.show("wrote " + (try out.save(randomPanel, as: "07-random-latent.png")))
         narrator.pause()
     }
 
@@ -311,6 +315,37 @@ struct VAELatents: ParsableCommand {
         narrator.say("As float32 a 512x512 picture is \(formatBytes(Double(3 * 512 * 512 * 4))); its latent is \(formatBytes(Double(4 * 64 * 64 * 4))). But the real saving is not in storing the input: it is in everything the UNet computes from it at every step, which grows with the number of positions (64x) and, in attention, with its square (4096x).")
     }
 
+    /// The picture cut into the patches that become one latent position each, beside the picture
+    /// with each patch replaced by its average colour: the resolution the UNet works at.
+    func patchPicture(_ picture: RGBImage, factor: Int, channels: Int) -> RGBImage {
+        let zoom = max(1, 512 / max(picture.width, picture.height))
+        let (width, height) = (picture.width * zoom, picture.height * zoom)
+        var grid = picture.resized(width: width, height: height, filter: .nearest)
+        let cell = factor * zoom, line = RGBColor(hex: 0xF2F2F2)
+        for x in stride(from: 0, to: width, by: cell) { grid.fillRectangle(x: x, y: 0, width: 1, height: height, color: line) }
+        for y in stride(from: 0, to: height, by: cell) { grid.fillRectangle(x: 0, y: y, width: width, height: 1, color: line) }
+        let (h, w) = (picture.height / factor, picture.width / factor)
+        var averaged = RGBImage(width: w, height: h)
+        for py in 0..<h {
+            for px in 0..<w {
+                var sum = SIMD3<Int>()
+                for y in (py * factor)..<((py + 1) * factor) {
+                    for x in (px * factor)..<((px + 1) * factor) {
+                        let colour = picture[x, y]
+                        sum &+= SIMD3(Int(colour.red), Int(colour.green), Int(colour.blue))
+                    }
+                }
+                let mean = sum / (factor * factor)
+                averaged[px, py] = RGBColor(UInt8(mean.x), UInt8(mean.y), UInt8(mean.z))
+            }
+        }
+        averaged = averaged.resized(width: width, height: height, filter: .nearest)
+        return RGBImage.sideBySide([grid, averaged], labels: [
+            "\(picture.width)x\(picture.height) pixels: each square is \(factor)x\(factor)x3 = \(factor * factor * 3) numbers",
+            "\(w)x\(h) positions: the VAE keeps \(channels) numbers per square (shown: its average colour)",
+        ], title: "what the encoder squeezes: one latent position per \(factor)x\(factor) patch, \(factor * factor * 3 / channels)x fewer numbers")
+    }
+
     /// One UNet step on 64x64 latents against the same UNet on 512x512 pixels.
     func compareCosts(configuration: StableDiffusionConfiguration, describedAs name: String, narrator: Narrator,
                       out: LessonOutput) throws {
@@ -342,8 +377,8 @@ struct VAELatents: ParsableCommand {
         csv += "attention_score_bytes,\(latent.attentionScoreBytes),\(pixel.attentionScoreBytes)\n"
         csv += "feed_forward_bytes,\(latent.feedForwardBytes),\(pixel.feedForwardBytes)\n"
         csv += "gflop_50_steps,\(latentRun),\(pixelRun)\n"
-        narrator.show("wrote " + (try out.save(text: csv, as: "07-unet-cost.csv")))
-        narrator.show("wrote " + (try out.save(costChart(latent: latent, pixel: pixel), as: "07-unet-cost.png")))
+        narrator.show("wrote " + (try out.save(text: csv, as: "08-unet-cost.csv")))
+        narrator.show("wrote " + (try out.save(costChart(latent: latent, pixel: pixel), as: "08-unet-cost.png")))
     }
 
     /// Two pairs of bars on a logarithmic scale: arithmetic and activation memory per step.

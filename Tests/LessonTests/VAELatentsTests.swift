@@ -13,7 +13,7 @@ struct VAELatentsTests {
         let out = try LessonRunner.temporaryFolder().appendingPathComponent("out")
         let run = try LessonRunner.run("vae-latents", ["--no-pause", "--output", out.path, "--size", "64"])
         #expect(run.status == 0, "stderr: \(run.errors)")
-        #expect(LessonRunner.files(in: out) == ["00-input.png", "01-vae-stages.csv", "07-unet-cost.csv", "07-unet-cost.png"])
+        #expect(LessonRunner.files(in: out) == ["00-input.png", "01-vae-stages.csv", "02-patches.png", "08-unet-cost.csv", "08-unet-cost.png"])
         #expect(run.output.contains("786,432 numbers"))
         #expect(run.output.contains("16,384 numbers:  48x fewer"))
         #expect(run.output.contains("encoder.down_blocks.3.resnets.1"))
@@ -36,13 +36,13 @@ struct VAELatentsTests {
         ])
         #expect(run.status == 0, "stderr: \(run.errors)")
         #expect(LessonRunner.files(in: out) == [
-            "00-input.png", "01-vae-stages.csv", "02-latent-channels.png", "03-reconstruction.png",
-            "04-scaling.png", "05-noise-pixels-vs-latents.png", "06-random-latent.png",
-            "07-unet-cost.csv", "07-unet-cost.png",
+            "00-input.png", "01-vae-stages.csv", "02-patches.png", "03-latent-channels.png",
+            "04-reconstruction.png", "05-scaling.png", "06-noise-pixels-vs-latents.png",
+            "07-random-latent.png", "08-unet-cost.csv", "08-unet-cost.png",
         ])
         #expect(run.output.contains("has shape (1, 4, 8, 8)"))
         #expect(run.output.contains("PSNR"))
-        let text = try readPNGText(out.appendingPathComponent("05-noise-pixels-vs-latents.png").path)
+        let text = try readPNGText(out.appendingPathComponent("06-noise-pixels-vs-latents.png").path)
         #expect(text.contains(PNGTextEntry(key: "lesson", value: "vae-latents")))
         #expect(text.contains(PNGTextEntry(key: "seed", value: "7")))
         #expect(text.contains(PNGTextEntry(key: "timesteps", value: "100,900")))
