@@ -68,6 +68,9 @@ struct VAELatents: ParsableCommand {
         if loadLatents != nil && saveLatents != nil {
             throw ValidationError("--load-latents and --save-latents cannot be used together")
         }
+        if loadLatents != nil && image != nil {
+            throw ValidationError("--load-latents decodes a file instead of encoding a picture; leave out --image")
+        }
     }
 
     func parsedTimesteps() throws -> [Int] {
@@ -104,11 +107,12 @@ struct VAELatents: ParsableCommand {
             ("checkpoint", checkpointPath.map { ($0 as NSString).lastPathComponent } ?? "none"),
         ])
 
+        // --load-latents: decode the file and stop (a VAE and the latents were checked above).
         if let vae, let loaded, let loadLatents {
             try decodeLoadedLatents(loaded, from: loadLatents, vae: vae, narrator: narrator, out: out)
             return
         }
-        guard let (picture, source) = input else { return }
+        guard let (picture, source) = input else { return }                // loaded above whenever latents were not
 
         // Stage 1: the picture, as numbers.
         narrator.stage("The picture x: numbers the UNet would have to work on")
@@ -129,7 +133,7 @@ struct VAELatents: ParsableCommand {
         // Stage 3: 48x fewer numbers.
         narrator.stage("The compression: 48x fewer numbers")
         showCompression(configuration: sdConfiguration.vae, height: height, width: width, narrator: narrator)
-        narrator.say("The picture below cuts x into those patches. A 4-number code per patch can hold much more than the patch's average colour shown on the right (edges, texture, shading), but not everything; with a checkpoint, the decoding stage measures what is lost.")
+        narrator.say("02-patches.png cuts x into those patches. A 4-number code per patch can hold much more than the patch's average colour shown on the right (edges, texture, shading), but not everything; with a checkpoint, the decoding stage measures what is lost.")
         narrator.show("wrote " + (try out.save(patchPicture(clean, factor: sdConfiguration.vae.downsamplingFactor,
                                                             channels: sdConfiguration.vae.latentChannels),
                                                 as: "02-patches.png")))

@@ -59,6 +59,20 @@ struct VAELatentsTests {
         #expect(decode.output.contains("Decoded to 64x64 pixels"))
     }
 
+    @Test("a JPEG whose sides are not multiples of 8 is scaled to them, and its latents follow its shape")
+    func oddSizedJPEG() throws {
+        let folder = try LessonRunner.temporaryFolder()
+        let photo = folder.appendingPathComponent("photo.jpg")
+        try RGBImage(width: 100, height: 70, color: RGBColor(hex: 0x336699)).writeJPEG(to: photo.path)
+        let out = folder.appendingPathComponent("out")
+        let run = try LessonRunner.run("vae-latents", [
+            "--no-pause", "--output", out.path, "--checkpoint", Self.tinyModel, "--image", photo.path, "--timesteps", "500",
+        ])
+        #expect(run.status == 0, "stderr: \(run.errors)")
+        #expect(run.output.contains("scaled to 96x64"))
+        #expect(run.output.contains("has shape (1, 4, 8, 12)"))
+    }
+
     struct BadInput: Sendable, CustomStringConvertible {
         var arguments: [String]
         var message: String
@@ -75,6 +89,7 @@ struct VAELatentsTests {
         BadInput(arguments: ["--checkpoint", tinyModel, "--save-latents", "z.txt"], message: "must end in .npy"),
         BadInput(arguments: ["--checkpoint", tinyModel, "--save-latents", "missing/z.npy"], message: "'missing' does not exist"),
         BadInput(arguments: ["--checkpoint", tinyModel, "--load-latents", "none.npy"], message: "'none.npy' cannot be read"),
+        BadInput(arguments: ["--checkpoint", tinyModel, "--load-latents", "whole.npy", "--image", "x.png"], message: "leave out --image"),
         BadInput(arguments: ["--checkpoint", tinyModel, "--load-latents", "notes.txt"], message: "not a NumPy .npy file"),
         BadInput(arguments: ["--checkpoint", tinyModel, "--load-latents", "float64.npy"], message: "holds float64 numbers ('<f8'); it must be float32"),
         BadInput(arguments: ["--checkpoint", tinyModel, "--load-latents", "three-channels.npy"], message: "has shape (1, 3, 8, 8); --load-latents needs (1, 4, h, w)"),
