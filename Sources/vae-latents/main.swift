@@ -1,2 +1,0 @@
-// The vae-latents lesson is being written; see Lessons/.
-print("vae-latents: not written yet")
