@@ -225,7 +225,7 @@ struct CrossAttention: ParsableCommand {
         let difference = (0..<3).map { abs(whole[0, 0, $0] - result[0, $0]) }.max()!
         let borders = ToyAttention.coverage().filter { $0.max()! < 1 }.count
         narrator.say(String(format: "The sky comes out blue, the sun yellow, and the grass green: each word painted the region that asked for it. The house, with no word of its own, gets a dull mix of all three. Running all 256 pixels through scaledDotProductAttention, the function every attention layer of the UNet calls, gives the same numbers (largest difference on a sky pixel: %.1e); the %d pixels on a border mix their regions' queries, and so their words.", difference, borders))
-        narrator.say("In the real model the sizes are larger (4096 pixel queries at 64x64, 77 tokens, 8 heads of 40 numbers, 16 such layers), and the meaning of each dimension is learned, but the arithmetic is exactly this.")
+        narrator.say("In the real model the sizes are larger (4096 pixel queries at 64x64, 77 tokens, 8 heads of 40 to 160 numbers, 16 such layers), and the meaning of each dimension is learned, but the arithmetic is exactly this.")
         narrator.show("wrote " + (try out.save(ToyAttention.picture(), as: "toy-attention.png")))
     }
 

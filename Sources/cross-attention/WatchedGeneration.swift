@@ -26,14 +26,16 @@ struct WatchedGeneration {
         // Stage 4: one generation with the observer attached.
         narrator.stage("Listening in on a real generation")
         narrator.say("Now the same arithmetic inside Stable Diffusion. Every cross-attention layer of the UNet reports its softmax probabilities: for each latent pixel, how much it looks at each of the 77 tokens. We add them up per word, average over the heads, stretch every layer's map to the latent size, and average over the layers.")
+        let started = Date()
         let main = try generate(prompt: lesson.prompt, tokens: tokens, cfg: lesson.cfg, progress: true)
+        let seconds = Date().timeIntervalSince(started)
         let maps = main.maps
         let sizes = maps.layerSizes
         narrator.say("The UNet has \(sizes.count) cross-attention layers; they see the picture at " + Set(sizes.map { "\($0.width)x\($0.height)" }).sorted { $0.count > $1.count || ($0.count == $1.count && $0 > $1) }.joined(separator: ", ") + " latent pixels, with \(sizes.first?.heads ?? 0) heads each:")
-        for size in sizes { narrator.show(String(format: "%-52@ %3d x %-3d  %d heads", size.name as NSString, size.width, size.height, size.heads)) }
+        for size in sizes { narrator.show(size.name.padding(toLength: max(56, size.name.count + 1), withPad: " ", startingAt: 0) + String(format: "%3d x %-3d  %d heads", size.width, size.height, size.heads)) }
         let start = average(maps.steps.map(\.startShare)), end = average(maps.steps.map(\.endShare))
         let wordShare = 1 - start - end
-        narrator.say(String(format: "On average a pixel gives %.0f%% of its attention to <start>, %.0f%% to the end token and padding, and only %.0f%% to the %d words of the prompt. That is normal: <start> is a place to put attention that should change nothing. The words' small share is what steers the picture.", 100 * start, 100 * end, 100 * wordShare, tokens.tokens.count))
+        narrator.say(String(format: "On average a pixel gives %.0f%% of its attention to <start>, %.0f%% to the end token and padding, and only %.0f%% to the %d words of the prompt. In a trained SD 1.x model most of it rests on <start>, a token that carries no meaning and so changes little; the words' small share is what steers the picture.", 100 * start, 100 * end, 100 * wordShare, tokens.tokens.count))
         narrator.preview(main.image)
         narrator.show("wrote " + (try out.save(main.image.captioned(lesson.prompt), as: "picture.png", extra: [("cfg", "\(lesson.cfg)")])))
         narrator.show("wrote " + (try out.save(text: csv(maps), as: "attention.csv")))
@@ -41,7 +43,7 @@ struct WatchedGeneration {
 
         // Stage 5: one heatmap per word.
         narrator.stage("Where each word looks")
-        narrator.say("For each token: its map averaged over all steps, scaled to 0...1 (each map on its own scale, so a quiet word shows as clearly as a loud one), laid over the final picture. Bright = the pixels that listened to this word.")
+        narrator.say("For each token: its map averaged over all steps, scaled to 0...1 (each map on its own scale, so a quiet word shows as clearly as a loud one), shown alone and as a light over the final picture: bright = the pixels that listened to this word.")
         narrator.show("position   token                share of attention   strongest at (x, y)")
         var sheet: [RGBImage] = [], labels: [String] = []
         for (k, token) in tokens.tokens.enumerated() {
@@ -52,12 +54,15 @@ struct WatchedGeneration {
             narrator.show(String(format: "%8d   %@ %8.2f%%             (%d, %d) of %dx%d", position,
                                  token.description.padding(toLength: 20, withPad: " ", startingAt: 0), 100 * share,
                                  peak % maps.latentWidth, peak / maps.latentWidth, maps.latentWidth, maps.latentHeight))
-            let overlay = overlaid(main.image, map)
+            let lit = spotlight(main.image, map)
             let name = String(format: "%02d-%@.png", position, Self.fileName(for: token.text))
             out.parameters.append(("token", token.description))
             defer { out.parameters.removeLast() }
-            try out.save(overlay.captioned(String(format: "\"%@\" (token %d): %.2f%% of the attention", token.description, position, 100 * share)), as: name)
-            sheet.append(tile(overlay))
+            let panel = RGBImage.sideBySide([tile(heatmap(map, of: maps), side: 384), tile(lit, side: 384)],
+                                            labels: ["attention map (black 0, yellow 1)", "the picture, lit where the map is bright"],
+                                            title: String(format: "\"%@\" (token %d): %.2f%% of the attention", token.description, position, 100 * share))
+            try out.save(panel, as: name)
+            sheet.append(tile(lit))
             labels.append(String(format: "%d %@ %.1f%%", position, token.description, 100 * share))
         }
         narrator.show("wrote \(tokens.tokens.count) heatmaps, " + out.path(String(format: "%02d-%@.png", 1, Self.fileName(for: tokens.tokens[0].text))) + " ...")
@@ -76,7 +81,7 @@ struct WatchedGeneration {
         let focus = focusPositions(maps)
         let focusName = focus.map { tokens.tokens[$0 - 1].description }.joined()
         narrator.stage("Guidance scale: how loudly the words speak")
-        narrator.say("Classifier-free guidance runs the UNet twice per step, with the prompt and with an empty prompt, and pushes the prediction away from the empty one: ε = ε_empty + w · (ε_prompt − ε_empty). Attention itself is unchanged; what changes is how much the difference it makes counts. Same seed, w = 1, 3, 7.5, 12, with the map of \"\(focusName)\" underneath:")
+        narrator.say("Classifier-free guidance runs the UNet twice per step, with the prompt and with an empty prompt, and pushes the prediction away from the empty one: ε = ε_empty + w · (ε_prompt − ε_empty). Attention itself is unchanged; what changes is how much the difference it makes counts. Same seed, w = 1, 3, 7.5, 12, with the map of \"\(focusName)\" underneath. " + String(format: "The picture above took %.0f s; this stage makes %d more%@, about as long each.", seconds, CrossAttention.guidanceScales.filter { $0 != lesson.cfg }.count, swap == nil ? "" : " and the next stage 1"))
         var pictures: [RGBImage] = [], overlays: [RGBImage] = [], cfgLabels: [String] = []
         for scale in CrossAttention.guidanceScales {
             let watched = scale == lesson.cfg ? main : try generate(prompt: lesson.prompt, tokens: tokens, cfg: scale, progress: false)
@@ -84,7 +89,7 @@ struct WatchedGeneration {
             narrator.show(String(format: "w = %4.1f: \"%@\" gets %.2f%% of the attention; picture contrast (std of pixels) %.3f",
                                  scale, focusName, 100 * share, watched.image.toTensor().standardDeviation))
             pictures.append(tile(watched.image))
-            overlays.append(tile(overlaid(watched.image, watched.maps.normalisedMap(positions: focus))))
+            overlays.append(tile(spotlight(watched.image, watched.maps.normalisedMap(positions: focus))))
             cfgLabels.append(String(format: "w = %g", scale))
         }
         let guidance = RGBImage.grid(pictures + overlays, columns: pictures.count,
@@ -121,8 +126,8 @@ struct WatchedGeneration {
         narrator.show(String(format: "\"%@\" map vs \"%@\" map: correlation %.2f", swap.old, swap.new, correlation(before, after)))
         narrator.show(String(format: "pictures differ by %.1f grey levels per channel on average (of 255)",
                              Double(difference) / Double(main.image.pixels.count)))
-        let comparison = RGBImage.grid([tile(main.image), tile(overlaid(main.image, before)),
-                                        tile(other.image), tile(overlaid(other.image, after))], columns: 4,
+        let comparison = RGBImage.grid([tile(main.image), tile(spotlight(main.image, before)),
+                                        tile(other.image), tile(spotlight(other.image, after))], columns: 4,
                                        labels: [lesson.prompt, "\"\(swap.old)\"", swapped, "\"\(swap.new)\""],
                                        title: "one word swapped, seed \(lesson.seed): \(swap.old) -> \(swap.new)")
         narrator.show("wrote " + (try out.save(comparison, as: "swapped-word.png", extra: [("swap", "\(swap.old)=\(swap.new)")])))
@@ -168,7 +173,7 @@ struct WatchedGeneration {
             var tiles = [base], labels = ["x0 estimate"]
             for (k, token) in shown {
                 let map = AttentionMaps.scaledToUnit(step.maps[k])
-                tiles.append(base.overlaid(with: heatmap(map, of: maps), opacity: 0.65))
+                tiles.append(tile(heatmap(map, of: maps), side: 160))
                 labels.append(String(format: "%@ %.1f%%", token.description, 100 * step.tokenShares[k]))
             }
             let frame = RGBImage.grid(tiles, columns: min(6, tiles.count), labels: labels,
@@ -179,7 +184,7 @@ struct WatchedGeneration {
         let focus = focusPositions(maps)
         let earlyShare = focus.reduce(Float(0)) { $0 + early.tokenShares[$1 - 1] }
         let lateShare = focus.reduce(Float(0)) { $0 + late.tokenShares[$1 - 1] }
-        narrator.say(String(format: "One frame per step: the sampler's current guess of the picture, and each word's map of that step (each on its own scale). At the first step the picture is noise, yet the maps already have a shape: the layout is decided in the first few steps. \"%@\" gets %.2f%% of the attention at step 1 and %.2f%% at step %d.",
+        narrator.say(String(format: "One frame per step: the sampler's current guess of the picture (a quick 4-to-3 channel preview of its x0 estimate), and each word's map of that step (each on its own scale). At the first step the picture is noise, yet the maps already have a shape: the layout is decided in the first few steps. \"%@\" gets %.2f%% of the attention at step 1 and %.2f%% at step %d.",
                             focus.map { tokens.tokens[$0 - 1].description }.joined(), 100 * earlyShare, 100 * lateShare, maps.steps.count))
         if tokens.tokens.count > shown.count { narrator.say("(The animation shows the first \(shown.count) tokens.)") }
         narrator.show("wrote " + (try out.save(animation, as: "words-over-steps.gif")))
@@ -189,10 +194,14 @@ struct WatchedGeneration {
         RGBImage(heatmap: map, width: maps.latentWidth, height: maps.latentHeight, colorMap: .magma, range: 0...1)
     }
 
-    /// The picture with a 0...1 map over it.
-    func overlaid(_ image: RGBImage, _ map: [Float]) -> RGBImage {
+    /// The picture lit by a 0...1 latent-size map: full brightness where the map is 1, a dim
+    /// 15% where it is 0, so the places a word steers stand out and the rest stays recognisable.
+    func spotlight(_ image: RGBImage, _ map: [Float]) -> RGBImage {
         let (h, w) = (lesson.height / 8, lesson.width / 8)
-        return image.overlaid(with: RGBImage(heatmap: map, width: w, height: h, colorMap: .magma, range: 0...1), opacity: 0.6)
+        let light = AttentionMaps.resizeBilinear(map, height: h, width: w, toHeight: image.height, toWidth: image.width)
+        var pixels = image.pixels
+        for i in pixels.indices { pixels[i] = UInt8((Float(pixels[i]) * (0.15 + 0.85 * light[i / 3])).rounded()) }
+        return RGBImage(width: image.width, height: image.height, pixels: pixels)
     }
 
     /// A picture scaled so that its longer side is `side` pixels.
