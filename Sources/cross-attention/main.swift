@@ -1,2 +1,0 @@
-// The cross-attention lesson is being written; see Lessons/.
-print("cross-attention: not written yet")

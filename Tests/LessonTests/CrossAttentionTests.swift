@@ -1,0 +1,108 @@
+import Foundation
+import FrameExport
+import Testing
+
+@Suite("Lesson 4: cross-attention, run as a user would")
+struct CrossAttentionTests {
+    /// The tiny random-weight model: every code path runs, the pictures are noise.
+    static let tinyModel = ExamplePicturesTests.projectFolder
+        .appendingPathComponent("Tests/StableDiffusionTests/Fixtures/tiny/diffusers").path
+
+    @Test("without a checkpoint: the tokens, the toy by hand, and how to get a checkpoint")
+    func withoutCheckpoint() throws {
+        let folder = try LessonRunner.temporaryFolder()
+        let run = try LessonRunner.run("cross-attention", ["--no-pause", "--output", "out"], in: folder)
+        #expect(run.status == 0, "stderr: \(run.errors)")
+        #expect(LessonRunner.files(in: folder.appendingPathComponent("out")) == ["toy-attention.png"])
+        // The default prompt's tokens, with CLIP's ids: "apple" is 3055, the end token 49407.
+        #expect(run.output.contains("3   3055   apple"))
+        #expect(run.output.contains("49407"))
+        // The toy's softmax for a sky pixel: e² / (e¹ + e² + 2) = 0.61 to "sky", 0.22 to <start>.
+        #expect(run.output.contains("0.61"))
+        #expect(run.output.contains("0.22"))
+        #expect(run.output.contains("--checkpoint PATH"))
+    }
+
+    @Test("with the tiny model: one heatmap per word, the CSV, the animation and both grids")
+    func withTinyModel() throws {
+        let folder = try LessonRunner.temporaryFolder()
+        let out = folder.appendingPathComponent("out")
+        let run = try LessonRunner.run("cross-attention", [
+            "--no-pause", "--output", out.path, "--checkpoint", Self.tinyModel,
+            "--width", "64", "--height", "64", "--steps", "2", "--seed", "7",
+            "--prompt", "a red apple, on a table", "--swap", "table=chair",
+        ])
+        #expect(run.status == 0, "stderr: \(run.errors)")
+        #expect(LessonRunner.files(in: out) == [
+            "01-a.png", "02-red.png", "03-apple.png", "04-comma.png", "05-on.png", "06-a.png", "07-table.png",
+            "attention.csv", "guidance-scales.png", "picture.png", "swapped-word.png", "text-embedding.png",
+            "toy-attention.png", "words-over-steps.gif", "words.png",
+        ])
+        let text = try readPNGText(out.appendingPathComponent("03-apple.png").path)
+        #expect(text.contains(PNGTextEntry(key: "token", value: "apple")))
+        #expect(text.contains(PNGTextEntry(key: "seed", value: "7")))
+        #expect(text.contains(PNGTextEntry(key: "prompt", value: "a red apple, on a table")))
+        let gif = try Data(contentsOf: out.appendingPathComponent("words-over-steps.gif"))
+        #expect(gif.starts(with: Array("GIF89a".utf8)))
+
+        // The CSV: per step, <start>, the 7 tokens and <end>+padding, whose shares add up to 1.
+        let csv = try String(contentsOf: out.appendingPathComponent("attention.csv"), encoding: .utf8)
+        let rows = csv.split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        #expect(csv.hasPrefix("step,timestep,position,token,mean_attention\n"))
+        #expect(csv.contains(",4,\",\","))
+        let steps = Set(rows.map { $0[0] })
+        #expect(rows.count == steps.count * 9)
+        for step in steps {
+            let total = rows.filter { $0[0] == step }.compactMap { Double($0.last!) }.reduce(0, +)
+            #expect(abs(total - 1) < 1e-3, "step \(step): shares add up to \(total)")
+        }
+        #expect(run.output.contains("\"table\" map vs \"chair\" map"))
+    }
+
+    @Test("a prompt over 75 tokens is run with a warning that names what is cut off")
+    func longPrompt() throws {
+        let folder = try LessonRunner.temporaryFolder()
+        let prompt = Array(repeating: "apple", count: 80).joined(separator: " ")
+        let run = try LessonRunner.run("cross-attention", ["--no-pause", "--output", "out", "--prompt", prompt], in: folder)
+        #expect(run.status == 0, "stderr: \(run.errors)")
+        #expect(run.errors.contains("the prompt is 80 tokens long; CLIP reads only the first 75, so the last 5 are ignored"))
+        // The narration is word-wrapped; compare it as one line.
+        let narration = run.output.replacingOccurrences(of: "\n", with: " ")
+        #expect(narration.contains("The model never sees the last 5: apple apple apple apple apple."))
+    }
+
+    struct BadInput: Sendable, CustomStringConvertible {
+        var arguments: [String]
+        var message: String
+        var description: String { arguments.joined(separator: " ") }
+    }
+
+    @Test("bad input: one clear message, non-zero exit, nothing written", arguments: [
+        BadInput(arguments: ["--prompt", ""], message: "--prompt is empty"),
+        BadInput(arguments: ["--prompt", "   "], message: "--prompt is empty"),
+        BadInput(arguments: ["--swap", "apple"], message: "--swap must be OLD=NEW"),
+        BadInput(arguments: ["--swap", "banana=pear"], message: "the prompt has no word 'banana'"),
+        BadInput(arguments: ["--steps", "0"], message: "--steps must be at least 1"),
+        BadInput(arguments: ["--width", "100"], message: "--width must be a multiple of 8"),
+        BadInput(arguments: ["--cfg", "-1"], message: "--cfg"),
+        BadInput(arguments: ["--checkpoint", "no-such-model.safetensors"], message: "no-such-model.safetensors"),
+        BadInput(arguments: ["--checkpoint", "notes.txt"], message: "notes.txt"),
+    ])
+    func badInput(_ bad: BadInput) throws {
+        let folder = try LessonRunner.temporaryFolder()
+        try "just words".write(to: folder.appendingPathComponent("notes.txt"), atomically: true, encoding: .utf8)
+        let run = try LessonRunner.run("cross-attention", ["--no-pause", "--output", "out"] + bad.arguments, in: folder)
+        #expect(run.status != 0)
+        #expect(run.errors.contains(bad.message), "stderr was: \(run.errors)")
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("out").path))
+    }
+
+    @Test("an output folder that cannot be created is named in the error")
+    func blockedOutputFolder() throws {
+        let folder = try LessonRunner.temporaryFolder()
+        try "a file, not a folder".write(to: folder.appendingPathComponent("taken"), atomically: true, encoding: .utf8)
+        let run = try LessonRunner.run("cross-attention", ["--no-pause", "--output", "taken/out"], in: folder)
+        #expect(run.status == 1)
+        #expect(run.errors.contains("taken/out"))
+    }
+}
