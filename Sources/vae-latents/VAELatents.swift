@@ -120,7 +120,7 @@ struct VAELatents: ParsableCommand {
         let x = clean.toTensor()                                            // (1, 3, H, W) in [−1, 1]
         let (height, width) = (clean.height, clean.width)
         narrator.say("Using \(source), scaled to \(width)x\(height) (the VAE needs multiples of 8).")
-        narrator.say("That is 3 x \(height) x \(width) = \(grouped(x.count)) numbers in [−1, 1]. Diffusion would have to denoise every one of them, dozens of times, with a network of 860 million weights.")
+        narrator.say("That is 3 x \(height) x \(width) = \(grouped(x.count)) numbers in [−1, 1]. Diffusion would have to denoise every one of them, dozens of times, with SD 1.5's UNet of 860 million weights.")
         narrator.preview(clean)
         narrator.show("wrote " + (try out.save(clean.captioned("x: \(width)x\(height)x3 = \(grouped(x.count)) numbers"), as: "00-input.png")))
         narrator.pause()
