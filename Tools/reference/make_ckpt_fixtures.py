@@ -11,11 +11,13 @@ Files written, each the kind of thing a student may download or be sent:
                           Must give exactly the tensors of tiny/tiny-sd-fp16.safetensors.
     small-ema.ckpt        a few tensors of every network plus `model_ema.*` copies of two UNet weights
                           that differ from the raw ones; float32, float16, bfloat16 and int64 storages,
-                          one tensor that is a view into another's storage, a parameter, non-tensor entries.
+                          one tensor that is a view into another's storage, a parameter, and the non-tensor
+                          entries of a Lightning training checkpoint (numpy numbers, a set, a class as key).
     small-ema.safetensors the same tensors through safetensors, to compare with.
     small-zip64.ckpt      small-ema.ckpt's entries rewritten into a zip64 archive (as files over 4 GB are).
     system.ckpt           a pickle whose __reduce__ calls os.system("touch <marker>") -- a real attack.
     eval.ckpt             the same through builtins.eval, pickled with protocol 4 (STACK_GLOBAL).
+    calls-class.ckpt      a pickle that calls ModelCheckpoint (a name allowed only as a dictionary key).
     double.ckpt           a float64 tensor (storage type the project does not support).
     legacy.ckpt           PyTorch's pre-1.6 (non-zip) format.
     truncated.ckpt        the first 60% of small-ema.ckpt, as an interrupted download leaves it.
@@ -29,9 +31,11 @@ import os
 import subprocess
 import sys
 import tempfile
+import types
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -60,6 +64,16 @@ def tiny_checkpoint() -> None:
     torch.save({"state_dict": state, "global_step": 123, "epoch": 4}, OUT / "tiny-sd-fp16.ckpt")
 
 
+def model_checkpoint_class() -> type:
+    """A stand-in for pytorch_lightning's ModelCheckpoint, pickled by reference under its real name."""
+    names = ["pytorch_lightning", "pytorch_lightning.callbacks", "pytorch_lightning.callbacks.model_checkpoint"]
+    for name in names:
+        sys.modules.setdefault(name, types.ModuleType(name))
+    cls = type("ModelCheckpoint", (), {"__module__": names[-1]})
+    sys.modules[names[-1]].ModelCheckpoint = cls
+    return cls
+
+
 def small_checkpoint() -> dict[str, torch.Tensor]:
     tiny = load_file(FIXTURES / "tiny/tiny-sd-fp16.safetensors")
     conv_in = "model.diffusion_model.input_blocks.0.0."
@@ -77,7 +91,13 @@ def small_checkpoint() -> dict[str, torch.Tensor]:
     state["model_ema.num_updates"] = torch.tensor(470000, dtype=torch.int64)
     state["model_ema.diffusion_modelinput_blocks00weight"] = state[conv_in + "weight"] * 0.5 + 0.25
     state["model_ema.diffusion_modelinput_blocks00bias"] = (state[conv_in + "bias"].float() - 1).to(torch.bfloat16)
-    torch.save({"state_dict": state, "global_step": 470000, "epoch": 6, "note": "not a tensor"}, OUT / "small-ema.ckpt")
+    # Around the weights, what Lightning's training checkpoints carry: numpy numbers and sets
+    # (pickled through numpy.dtype, numpy scalar and _codecs.encode) and the ModelCheckpoint class as
+    # a dictionary key.
+    callbacks = {model_checkpoint_class(): {"best_model_score": np.float64(0.5), "seen": {1, 2},
+                                            "best_model_path": "logs/last.ckpt"}}
+    torch.save({"state_dict": state, "global_step": 470000, "epoch": 6, "pytorch-lightning_version": "1.4.2",
+                "callbacks": callbacks, "note": np.int64(7)}, OUT / "small-ema.ckpt")
     save_file({k: v.detach().contiguous().clone() for k, v in state.items()}, OUT / "small-ema.safetensors")
     return state
 
@@ -111,6 +131,9 @@ def malicious() -> None:
             (Path(folder) / MARKER).unlink()
     torch.save({"state_dict": {"first_stage_model.quant_conv.bias": torch.zeros(3, dtype=torch.float64)}},
                OUT / "double.ckpt")
+    # A name that may appear as a key but must never be called.
+    builds_callback = type("BuildsCallback", (), {"__reduce__": lambda self: (model_checkpoint_class(), ())})
+    torch.save({"state_dict": small, "callback": builds_callback()}, OUT / "calls-class.ckpt")
     torch.save({"state_dict": small}, OUT / "legacy.ckpt", _use_new_zipfile_serialization=False)
     data = (OUT / "small-ema.ckpt").read_bytes()
     (OUT / "truncated.ckpt").write_bytes(data[: len(data) * 6 // 10])

@@ -44,8 +44,11 @@ final class PickleDictionary {
 /// - `torch._utils._rebuild_tensor_v2` → a tensor description (storage, offset, shape, strides)
 /// - `torch._utils._rebuild_parameter` → the tensor it wraps
 /// - `torch.FloatStorage`, `HalfStorage`, `BFloat16Storage`, `LongStorage` → an element type
-/// - `numpy.core.multiarray.scalar`, `numpy.dtype` → an opaque value (some files keep
-///   `global_step` as a numpy number; it is skipped like every other non-tensor entry)
+/// - `numpy.core.multiarray.scalar`, `numpy.dtype`, `_codecs.encode`, `builtins.set` → an opaque
+///   value. Lightning's training checkpoints (`sd-v1-4.ckpt` among them) keep a few numpy numbers
+///   and sets beside the weights; they are skipped like every other non-tensor entry.
+/// - `pytorch_lightning.callbacks.model_checkpoint.ModelCheckpoint` → only as a name: those files
+///   use the class as a dictionary key for its saved state. Calling it is refused.
 ///
 /// Storages are not in the pickle: it names them with `persistent_load` ids
 /// `('storage', <storage type>, <key>, <device>, <element count>)`, and the bytes are the zip
@@ -67,8 +70,14 @@ struct RestrictedUnpickler {
     ]
     static let allowedFunctions: Set<String> = [
         "collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_parameter",
-        "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar", "numpy.dtype",
     ]
+    /// Functions that build plain data the weights do not need; the result is kept opaque.
+    static let dataFunctions: Set<String> = [
+        "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar", "numpy.dtype",
+        "_codecs.encode", "__builtin__.set", "builtins.set",
+    ]
+    /// Names that may appear but are never called.
+    static let namesOnly: Set<String> = ["pytorch_lightning.callbacks.model_checkpoint.ModelCheckpoint"]
 
     func fail(_ reason: String) -> CheckpointError { .corrupt(path, reason) }
 
@@ -103,7 +112,8 @@ struct RestrictedUnpickler {
         }
         func global(_ module: String, _ name: String) throws -> PickleValue {
             let qualified = module + "." + name
-            if Self.tensorStorageTypes[qualified] != nil || Self.allowedFunctions.contains(qualified) {
+            if Self.tensorStorageTypes[qualified] != nil || Self.allowedFunctions.contains(qualified)
+                || Self.dataFunctions.contains(qualified) || Self.namesOnly.contains(qualified) {
                 return .global(qualified)
             }
             if Self.otherStorageTypes.contains(qualified) {
@@ -243,10 +253,10 @@ struct RestrictedUnpickler {
         case "torch._utils._rebuild_parameter":
             guard let tensor = arguments.first, case .tensor = tensor else { throw fail("a parameter that wraps no tensor") }
             return tensor
-        case "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar", "numpy.dtype":
+        case _ where Self.dataFunctions.contains(name):
             return .opaque(name)
         default:
-            throw fail("'\(name)' is not callable")
+            throw fail("refusing to call '\(name)': this checkpoint asks to run code, which a weights file never needs (nothing from it was run)")
         }
     }
 

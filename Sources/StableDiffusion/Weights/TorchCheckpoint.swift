@@ -20,7 +20,7 @@ public enum TorchCheckpoint {
     public static func read(path: String) throws -> (tensors: [String: TensorRecord], otherEntries: [String]) {
         let file = try MappedFile(path: path)
         if file.bytes.count >= 2, file.bytes[0] == 0x80, file.bytes[1] <= 5 {
-            throw CheckpointError.unsupportedModel(path, "a checkpoint in PyTorch's legacy (pre-1.6) format; load and save it again with a newer PyTorch, or use the .safetensors version")
+            throw CheckpointError.unreadable(path, "it is in PyTorch's legacy (pre-1.6) format, which is not supported; use the .safetensors version of the model")
         }
         guard file.bytes.count >= 4, file.bytes.loadUnaligned(as: UInt32.self) == 0x0403_4b50 else {
             throw CheckpointError.corrupt(path, "it does not start like a zip archive, which PyTorch checkpoints are")
