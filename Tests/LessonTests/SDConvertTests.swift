@@ -56,4 +56,19 @@ struct SDConvertTests {
         #expect(run.errors.split(separator: "\n").count == 1, "\(run.errors)")
         #expect(LessonRunner.files(in: folder).isEmpty)
     }
+
+    @Test("bad arguments: one message, non-zero exit, nothing written", arguments: [
+        (["--output", "out.bin"], "--output must end in .safetensors"),
+        (["--output", "same.safetensors"], "--output must differ from --checkpoint"),
+    ])
+    func badArguments(_ arguments: [String], message: String) throws {
+        let folder = try LessonRunner.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let checkpoint = arguments[1] == "same.safetensors" ? "same.safetensors"
+            : Self.fixtures.appendingPathComponent("ckpt/small-ema.ckpt").path
+        let run = try LessonRunner.run("sd", ["convert", "--checkpoint", checkpoint] + arguments, in: folder)
+        #expect(run.status != 0)
+        #expect(run.errors.contains(message), "\(run.errors)")
+        #expect(LessonRunner.files(in: folder).isEmpty)
+    }
 }

@@ -107,6 +107,7 @@ struct TorchCheckpointTests {
         ("ckpt/double.ckpt", "torch.DoubleStorage"),
         ("ckpt/truncated.ckpt", "no zip directory at the end of the file (truncated download?)"),
         ("ckpt/legacy.ckpt", "legacy (pre-1.6) format"),
+        ("ckpt/transposed.ckpt", "has strides [1, 3], not contiguous"),
         ("ckpt/calls-class.ckpt", "refusing to call 'pytorch_lightning.callbacks.model_checkpoint.ModelCheckpoint'"),
         ("tiny/tiny_config.json", "not a valid checkpoint"),
     ])

@@ -19,6 +19,7 @@ Files written, each the kind of thing a student may download or be sent:
     eval.ckpt             the same through builtins.eval, pickled with protocol 4 (STACK_GLOBAL).
     calls-class.ckpt      a pickle that calls ModelCheckpoint (a name allowed only as a dictionary key).
     double.ckpt           a float64 tensor (storage type the project does not support).
+    transposed.ckpt       a tensor saved as a transposed view (strides that are not row-major).
     legacy.ckpt           PyTorch's pre-1.6 (non-zip) format.
     truncated.ckpt        the first 60% of small-ema.ckpt, as an interrupted download leaves it.
 """
@@ -134,6 +135,7 @@ def malicious() -> None:
     # A name that may appear as a key but must never be called.
     builds_callback = type("BuildsCallback", (), {"__reduce__": lambda self: (model_checkpoint_class(), ())})
     torch.save({"state_dict": small, "callback": builds_callback()}, OUT / "calls-class.ckpt")
+    torch.save({"state_dict": {"first_stage_model.quant_proj.weight": torch.zeros(2, 3).t()}}, OUT / "transposed.ckpt")
     torch.save({"state_dict": small}, OUT / "legacy.ckpt", _use_new_zipfile_serialization=False)
     data = (OUT / "small-ema.ckpt").read_bytes()
     (OUT / "truncated.ckpt").write_bytes(data[: len(data) * 6 // 10])

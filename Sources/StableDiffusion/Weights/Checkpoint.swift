@@ -33,7 +33,7 @@ public struct Checkpoint: Sendable {
     /// For a diffusers folder: the folder's files (`unet/config.json`, `tokenizer/vocab.json`, ...).
     public let folder: URL?
     /// Whether the UNet uses the file's EMA copies (`model_ema.*`) instead of its raw weights.
-    public var usesEMA = false
+    public internal(set) var usesEMA = false
 
     /// Opens a checkpoint, telling the layout apart by what is on disk.
     ///
