@@ -117,6 +117,23 @@ struct TorchCheckpointTests {
         #expect(!message.contains("\n"))
     }
 
+    @Test("damaged files never crash the reader: every 25th byte changed in turn gives a tensor list or an error")
+    func damagedBytes() throws {
+        let original = try Data(contentsOf: URL(fileURLWithPath: Self.fixture("ckpt/small-ema.ckpt")))
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("damaged-\(UUID().uuidString).ckpt").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var errors = 0
+        for position in stride(from: 0, to: original.count, by: 25) {
+            for value: UInt8 in [0x00, 0xFF] {
+                var damaged = original
+                damaged[position] = value
+                try damaged.write(to: URL(fileURLWithPath: path))
+                do { _ = try TorchCheckpoint.read(path: path) } catch is CheckpointError { errors += 1 }
+            }
+        }
+        #expect(errors > 0)
+    }
+
     @Test("SafeTensorsWriter: what it writes reads back identically; no temporary file is left")
     func writeSafeTensors() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ckpt-test-\(UUID().uuidString)")

@@ -90,7 +90,7 @@ struct RestrictedUnpickler {
         let bytes = [UInt8](data)
 
         func take(_ count: Int) throws -> ArraySlice<UInt8> {
-            guard count >= 0, position + count <= bytes.count else { throw fail("the pickle ends in the middle of an instruction (truncated)") }
+            guard count >= 0, count <= bytes.count - position else { throw fail("the pickle ends in the middle of an instruction (truncated)") }
             defer { position += count }
             return bytes[position..<(position + count)]
         }

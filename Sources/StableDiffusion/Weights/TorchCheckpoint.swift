@@ -62,24 +62,31 @@ public enum TorchCheckpoint {
             guard let entry = archive.entries[folder + "data/" + storageKey] else {
                 throw CheckpointError.corrupt(path, "tensor '\(name)' uses storage '\(storageKey)', which the archive lacks (truncated?)")
             }
-            guard storageCount * type.byteCount <= entry.byteRange.count else {
+            guard storageCount <= entry.byteRange.count / type.byteCount else {
                 throw CheckpointError.corrupt(path, "storage '\(storageKey)' should hold \(storageCount) \(type.rawValue) values but its entry has only \(entry.byteRange.count) bytes")
             }
             guard shape.allSatisfy({ $0 >= 0 }), offset >= 0 else {
                 throw CheckpointError.corrupt(path, "tensor '\(name)' has shape \(shape) at offset \(offset)")
             }
+            // The sizes come from the file: multiply them without overflowing, so that a lying file
+            // gets a message rather than a crash.
+            var count = 1
+            for size in shape {
+                let (product, overflow) = count.multipliedReportingOverflow(by: size)
+                guard !overflow else { throw CheckpointError.corrupt(path, "tensor '\(name)' has an impossible shape \(shape)") }
+                count = product
+            }
+            guard offset <= storageCount, count <= storageCount - offset else {
+                throw CheckpointError.corrupt(path, "tensor '\(name)' of shape \(shape) at element \(offset) does not fit in its storage of \(storageCount) elements")
+            }
             // Row-major strides: the last dimension varies fastest. Dimensions of size 1 may carry
             // any stride, since they are never stepped along.
             var expected = 1
             for axis in shape.indices.reversed() {
-                if shape[axis] != 1, strides[axis] != expected {
+                if shape[axis] != 1, strides[axis] != expected, count > 0 {
                     throw CheckpointError.corrupt(path, "tensor '\(name)' of shape \(shape) has strides \(strides), not contiguous (row-major); save it with .contiguous()")
                 }
-                expected *= shape[axis]
-            }
-            let count = shape.reduce(1, *)
-            guard offset + count <= storageCount else {
-                throw CheckpointError.corrupt(path, "tensor '\(name)' reads elements \(offset)..<\(offset + count) of a storage of \(storageCount)")
+                expected = expected &* shape[axis]
             }
             let begin = entry.byteRange.lowerBound + offset * type.byteCount
             tensors[name] = TensorRecord(name: name, type: type, shape: shape,

@@ -115,8 +115,11 @@ public struct ZipArchive {
                 throw CheckpointError.corrupt(path, "zip entry '\(name)' points at byte \(local), which is not a local header")
             }
             let dataStart = local + 30 + Int(reader.u16(local + 26)) + Int(reader.u16(local + 28))
-            let dataEnd = try reader.offset(UInt64(dataStart) + uncompressedSize, within: size, what: "end of '\(name)'")
-            entries[name] = Entry(name: name, byteRange: dataStart..<dataEnd)
+            let length = try reader.offset(uncompressedSize, within: size, what: "size of '\(name)'")
+            guard dataStart + length <= size else {
+                throw CheckpointError.corrupt(path, "zip entry '\(name)' needs bytes \(dataStart)..<\(dataStart + length) but the file has \(size) (truncated?)")
+            }
+            entries[name] = Entry(name: name, byteRange: dataStart..<(dataStart + length))
             cursor = extraEnd + commentLength
         }
         self.entries = entries
