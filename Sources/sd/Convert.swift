@@ -5,10 +5,10 @@ import StableDiffusion
 /// `sd convert`: turn an original `.ckpt` into a `.safetensors` file of the same weights.
 ///
 /// ```
-/// $ sd convert --checkpoint sd-v1-4.ckpt --output sd-v1-4.safetensors --use-ema
-/// read      sd-v1-4.ckpt: 1141 tensors (EMA copies used for the UNet)
-/// skipped   0 non-tensor entries, 686 EMA copies, 13 schedule buffers
-/// wrote     sd-v1-4.safetensors: 1131 tensors, 4265.1 MB
+/// $ sd convert --checkpoint sd15.ckpt --output sd15.safetensors      # an SD 1.5 file in float32
+/// read      sd15.ckpt: 1143 tensors
+/// skipped   0 EMA copies, 12 schedule buffers and other tensors no network uses
+/// wrote     sd15.safetensors: 1131 tensors, 4264.9 MB
 /// ```
 ///
 /// The output keeps the original key names and every tensor the three networks use, plus CLIP's

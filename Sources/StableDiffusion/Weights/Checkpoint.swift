@@ -14,7 +14,7 @@ import Foundation
 /// ```swift
 /// let checkpoint = try Checkpoint.open("v1-5-pruned-emaonly.safetensors")
 /// print(checkpoint.layout, checkpoint.parameterCount(.unet))   // single file, 859520964
-/// let original = try Checkpoint.open("sd-v1-4.ckpt", useEMA: true)   // same weights as the .safetensors
+/// let training = try Checkpoint.open("v1-5-pruned.ckpt", useEMA: true)   // UNet from model_ema.*
 /// ```
 public struct Checkpoint: Sendable {
     public enum Layout: String, Sendable {
@@ -37,8 +37,8 @@ public struct Checkpoint: Sendable {
 
     /// Opens a checkpoint, telling the layout apart by what is on disk.
     ///
-    /// `useEMA`: original training checkpoints (`sd-v1-4.ckpt`, `v1-5-pruned.ckpt`) hold two sets
-    /// of UNet weights, the raw ones and an exponential moving average of them over training
+    /// `useEMA`: original training checkpoints (`v1-5-pruned.ckpt`, `sd-v1-4-full-ema.ckpt`) hold
+    /// two sets of UNet weights, the raw ones and an exponential moving average of them over training
     /// (`model_ema.*`), which usually draws cleaner pictures. With `useEMA` the UNet takes the EMA
     /// copies when the file has them; files without them (`-emaonly`, diffusers folders) are
     /// unaffected.

@@ -45,10 +45,10 @@ final class PickleDictionary {
 /// - `torch._utils._rebuild_parameter` → the tensor it wraps
 /// - `torch.FloatStorage`, `HalfStorage`, `BFloat16Storage`, `LongStorage` → an element type
 /// - `numpy.core.multiarray.scalar`, `numpy.dtype`, `_codecs.encode`, `builtins.set` → an opaque
-///   value. Lightning's training checkpoints (`sd-v1-4.ckpt` among them) keep a few numpy numbers
-///   and sets beside the weights; they are skipped like every other non-tensor entry.
+///   value. Lightning's training checkpoints may keep a few numpy numbers and sets beside the
+///   weights; they are skipped like every other non-tensor entry.
 /// - `pytorch_lightning.callbacks.model_checkpoint.ModelCheckpoint` → only as a name: those files
-///   use the class as a dictionary key for its saved state. Calling it is refused.
+///   may use the class as a dictionary key for its saved state. Calling it is refused.
 ///
 /// Storages are not in the pickle: it names them with `persistent_load` ids
 /// `('storage', <storage type>, <key>, <device>, <element count>)`, and the bytes are the zip
