@@ -63,6 +63,9 @@ struct Generate: ParsableCommand {
     @Option(help: "How frames show latents: fast (linear colour projection) or vae (the real decoder, slow).")
     var preview: FramePreview = .fast
 
+    @Flag(name: .customLong("use-ema"), help: "Use the UNet's EMA weights (model_ema.*) of a training checkpoint such as sd-v1-4.ckpt.")
+    var useEMA = false
+
     func run() throws {
         let path = try checkpointOption.resolved()
         var request = GenerationRequest(prompt: prompt)
@@ -81,7 +84,7 @@ struct Generate: ParsableCommand {
         try request.validate()
         try checkOutputPaths()
 
-        let pipeline = try StableDiffusionPipeline(checkpoint: path)
+        let pipeline = try StableDiffusionPipeline(checkpoint: path, useEMA: useEMA)
         if let warning = try truncationWarning(pipeline) { printError(warning) }
         let recorder = FrameRecorder(pipeline: pipeline, preview: preview, width: width, height: height,
                                      enabled: gif != nil || frames != nil)

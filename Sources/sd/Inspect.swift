@@ -21,14 +21,20 @@ struct Inspect: ParsableCommand {
     @Flag(help: "List every tensor with its type and shape.")
     var tensors = false
 
+    @Flag(name: .customLong("use-ema"), help: "Count the UNet's EMA weights (model_ema.*) instead of its raw ones.")
+    var useEMA = false
+
     func run() throws {
         let path = try checkpointOption.resolved()
-        let checkpoint = try Checkpoint.open(path)
+        let checkpoint = try Checkpoint.open(path, useEMA: useEMA)
         let types = checkpoint.typeCounts.sorted { $0.key.rawValue < $1.key.rawValue }
             .map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", ")
         let total = checkpoint.stores.values.reduce(0) { $0 + $1.keys.count }
         print(row("checkpoint", path))
         print(row("layout", checkpoint.layout.rawValue))
+        if useEMA {
+            print(row("unet weights", checkpoint.usesEMA ? "EMA copies (model_ema.*)" : "raw (the file has no EMA copies)"))
+        }
         print(row("tensors", "\(total) (\(types))"))
         for component in Component.allCases {
             let count = checkpoint.parameterCount(component)

@@ -51,10 +51,11 @@ public final class StableDiffusionPipeline {
     private var cachedVAE: AutoencoderKL?
     private var cachedTokenizer: CLIPTokenizer?
 
-    /// Opens a checkpoint (single file or diffusers folder). Pass `configuration` to override what
-    /// would be inferred (needed only for models with non-SD-1.x head or group counts).
-    public init(checkpoint path: String, configuration: StableDiffusionConfiguration? = nil) throws {
-        checkpoint = try Checkpoint.open(path)
+    /// Opens a checkpoint (`.safetensors`, `.ckpt` or diffusers folder). Pass `configuration` to
+    /// override what would be inferred (needed only for models with non-SD-1.x head or group
+    /// counts); `useEMA` picks the UNet's EMA weights of a training checkpoint (see `Checkpoint.open`).
+    public init(checkpoint path: String, configuration: StableDiffusionConfiguration? = nil, useEMA: Bool = false) throws {
+        checkpoint = try Checkpoint.open(path, useEMA: useEMA)
         self.configuration = try configuration ?? StableDiffusionConfiguration(checkpoint: checkpoint)
     }
 

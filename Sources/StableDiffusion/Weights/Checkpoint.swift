@@ -3,8 +3,9 @@ import Foundation
 /// A Stable Diffusion checkpoint on disk, opened (memory-mapped) and sorted into its three networks.
 ///
 /// Two layouts are understood:
-/// - the single `.safetensors` file people download (original CompVis key names, renamed here
-///   with `KeyMapping`), and
+/// - the single file people download, `.safetensors` or the older `.ckpt` (original CompVis key
+///   names, renamed here with `KeyMapping`; a `.ckpt` is read by `TorchCheckpoint`, which never
+///   runs code from the file), and
 /// - the diffusers folder (`model_index.json`, `unet/`, `vae/`, `text_encoder/`, `tokenizer/`,
 ///   `scheduler/`), whose key names the Swift modules use directly.
 ///
@@ -13,6 +14,7 @@ import Foundation
 /// ```swift
 /// let checkpoint = try Checkpoint.open("v1-5-pruned-emaonly.safetensors")
 /// print(checkpoint.layout, checkpoint.parameterCount(.unet))   // single file, 859520964
+/// let training = try Checkpoint.open("v1-5-pruned.ckpt", useEMA: true)   // UNet from model_ema.*
 /// ```
 public struct Checkpoint: Sendable {
     public enum Layout: String, Sendable {
@@ -30,9 +32,17 @@ public struct Checkpoint: Sendable {
     public let ignoredKeys: [String]
     /// For a diffusers folder: the folder's files (`unet/config.json`, `tokenizer/vocab.json`, ...).
     public let folder: URL?
+    /// Whether the UNet uses the file's EMA copies (`model_ema.*`) instead of its raw weights.
+    public internal(set) var usesEMA = false
 
     /// Opens a checkpoint, telling the layout apart by what is on disk.
-    public static func open(_ path: String) throws -> Checkpoint {
+    ///
+    /// `useEMA`: original training checkpoints (`v1-5-pruned.ckpt`, `sd-v1-4-full-ema.ckpt`) hold
+    /// two sets of UNet weights, the raw ones and an exponential moving average of them over training
+    /// (`model_ema.*`), which usually draws cleaner pictures. With `useEMA` the UNet takes the EMA
+    /// copies when the file has them; files without them (`-emaonly`, diffusers folders) are
+    /// unaffected.
+    public static func open(_ path: String, useEMA: Bool = false) throws -> Checkpoint {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw CheckpointError.missing(path)
@@ -44,14 +54,42 @@ public struct Checkpoint: Sendable {
             }
             return try openDiffusers(folder)
         }
-        if path.lowercased().hasSuffix(".ckpt") || path.lowercased().hasSuffix(".pt") || path.lowercased().hasSuffix(".bin") {
-            throw CheckpointError.unsupportedModel(path, "a PyTorch pickle checkpoint (.ckpt); use the .safetensors version of the model")
-        }
-        return try openSingleFile(path)
+        return try openSingleFile(path, useEMA: useEMA)
     }
 
-    static func openSingleFile(_ path: String) throws -> Checkpoint {
-        let records = try SafeTensors.read(path: path)
+    /// Whether `path` names a PyTorch checkpoint rather than a safetensors file.
+    public static func isPyTorchFile(_ path: String) -> Bool {
+        [".ckpt", ".pt", ".pth", ".bin"].contains { path.lowercased().hasSuffix($0) }
+    }
+
+    /// The tensors of a single file under their original names, with the UNet's EMA copies put in
+    /// place of its raw weights when `useEMA` is set and the file has them.
+    public static func originalTensors(_ path: String, useEMA: Bool) throws -> (tensors: [String: TensorRecord], usedEMA: Bool) {
+        var records = isPyTorchFile(path) ? try TorchCheckpoint.read(path: path).tensors : try SafeTensors.read(path: path)
+        var usedEMA = false
+        if useEMA {
+            for key in records.keys where key.hasPrefix("model.diffusion_model.") {
+                guard let copy = records[emaKey(key)] else { continue }
+                guard copy.shape == records[key]!.shape else {
+                    throw CheckpointError.wrongShape(key: emaKey(key), expected: records[key]!.shape, found: copy.shape)
+                }
+                records[key] = TensorRecord(name: key, type: copy.type, shape: copy.shape, byteRange: copy.byteRange, file: copy.file)
+                usedEMA = true
+            }
+        }
+        return (records, usedEMA)
+    }
+
+    /// The EMA copy of a UNet weight. LDM's `LitEma` keeps one buffer per parameter of the
+    /// wrapped model, named by the parameter's path with the dots removed (buffer names may not
+    /// contain dots): `model.diffusion_model.input_blocks.0.0.weight` →
+    /// `model_ema.diffusion_modelinput_blocks00weight`.
+    public static func emaKey(_ key: String) -> String {
+        "model_ema." + key.dropFirst("model.".count).replacingOccurrences(of: ".", with: "")
+    }
+
+    static func openSingleFile(_ path: String, useEMA: Bool) throws -> Checkpoint {
+        let (records, usedEMA) = try originalTensors(path, useEMA: useEMA)
         try rejectOtherModels(records, path: path)
         var sorted: [Component: [String: TensorRecord]] = [:]
         var unrecognised: [String] = [], ignored: [String] = []
@@ -65,7 +103,8 @@ public struct Checkpoint: Sendable {
         }
         return Checkpoint(path: path, layout: .singleFile,
                           stores: sorted.mapValues { WeightStore($0) },
-                          unrecognisedKeys: unrecognised.sorted(), ignoredKeys: ignored.sorted(), folder: nil)
+                          unrecognisedKeys: unrecognised.sorted(), ignoredKeys: ignored.sorted(), folder: nil,
+                          usesEMA: usedEMA)
     }
 
     static func openDiffusers(_ folder: URL) throws -> Checkpoint {
