@@ -25,7 +25,7 @@ public enum LessonCheckpoint {
     /// What to tell a student who has no checkpoint yet.
     public static let howToGetOne = """
         To see the real model, download a Stable Diffusion 1.x checkpoint (for example \
-        v1-5-pruned-emaonly.safetensors, about 4 GB, from the model's page on Hugging Face; \
+        v1-5-pruned-emaonly.safetensors, about 4 GB; a .ckpt file works too, from the model's page on Hugging Face; \
         the license asks you to accept its terms there) and run this lesson with \
         --checkpoint PATH, or set SD_CHECKPOINT=PATH once in your shell.
         """

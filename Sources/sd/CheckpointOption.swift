@@ -5,7 +5,7 @@ import Foundation
 /// `SD_CHECKPOINT` environment variable.
 struct CheckpointOption: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
-        "A Stable Diffusion 1.x .safetensors file or diffusers folder (default: $SD_CHECKPOINT).",
+        "A Stable Diffusion 1.x .safetensors or .ckpt file, or a diffusers folder (default: $SD_CHECKPOINT).",
         valueName: "path"))
     var checkpoint: String?
 

@@ -11,7 +11,7 @@ struct SD: ParsableCommand {
         commandName: "sd",
         abstract: "Stable Diffusion 1.x in plain Swift: inspect checkpoints, tokenize prompts, generate pictures.",
         discussion: """
-            The checkpoint is a single .safetensors file (SD 1.4, 1.5 or a fine-tune) or a diffusers \
+            The checkpoint is a single .safetensors or .ckpt file (SD 1.4, 1.5 or a fine-tune) or a diffusers \
             folder. Pass it with --checkpoint, or set SD_CHECKPOINT once.
             """,
         subcommands: [Generate.self, Tokenize.self, Inspect.self, Convert.self])
