@@ -194,7 +194,11 @@ struct CrossAttention: ParsableCommand {
             narrator.show(String(format: "%8d   %@ %8.2f", position,
                                  text.padding(toLength: 18, withPad: " ", startingAt: 0), norm(position)))
         }
-        narrator.say("The start token's vector is far longer than the others: it carries no meaning of its own and acts as a resting place for attention, as the next stages show. The padding vectors are not empty either; they have read the whole prompt.")
+        let others = (1...tokens.endPosition).map(norm)
+        let ratio = norm(0) / (others.reduce(0, +) / Float(others.count))
+        narrator.say(String(format: "The start token's vector is %.2f times as long as the average of the others. ", ratio)
+                     + "It has read nothing before it, so it is the same for every prompt; the UNet uses it as a resting place for attention, as the next stages show."
+                     + " The padding vectors are not empty either; they have read the whole prompt.")
         let strip = RGBImage(heatmap: embedding.reshaped([CLIPTokenizer.contextLength, d]), colorMap: .viridis, range: -2...2)
             .resized(width: max(d, 768), height: CLIPTokenizer.contextLength * 4, filter: .nearest)
             .captioned("the text embedding: 77 rows (tokens, start at the top) x \(d) columns; colour -2 (purple) to +2 (yellow)")
