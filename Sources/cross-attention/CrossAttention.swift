@@ -112,6 +112,16 @@ struct CrossAttention: ParsableCommand {
         // Everything that can fail on the user's input happens before the output folder exists.
         let checkpointPath = LessonCheckpoint.path(checkpoint)
         let pipeline = try checkpointPath.map { try LessonCheckpoint.pipeline($0) }
+        if let pipeline {
+            // Build the three networks now, so a damaged checkpoint stops the lesson here.
+            do {
+                _ = try pipeline.loadTextEncoder()
+                _ = try pipeline.unet()
+                _ = try pipeline.vae()
+            } catch {
+                throw LessonError("cannot use checkpoint: \(error)")
+            }
+        }
         let tokenizer = try pipeline?.tokenizer() ?? CLIPTokenizer()
         let tokens = tokenizer.tokenize(prompt)
         guard !tokens.tokens.isEmpty else { throw LessonError("--prompt '\(prompt)' has no tokens") }
