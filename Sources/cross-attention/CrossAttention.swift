@@ -112,6 +112,16 @@ struct CrossAttention: ParsableCommand {
         // Everything that can fail on the user's input happens before the output folder exists.
         let checkpointPath = LessonCheckpoint.path(checkpoint)
         let pipeline = try checkpointPath.map { try LessonCheckpoint.pipeline($0) }
+        if let pipeline {
+            // Build the three networks now, so a damaged checkpoint stops the lesson here.
+            do {
+                _ = try pipeline.loadTextEncoder()
+                _ = try pipeline.unet()
+                _ = try pipeline.vae()
+            } catch {
+                throw LessonError("cannot use checkpoint: \(error)")
+            }
+        }
         let tokenizer = try pipeline?.tokenizer() ?? CLIPTokenizer()
         let tokens = tokenizer.tokenize(prompt)
         guard !tokens.tokens.isEmpty else { throw LessonError("--prompt '\(prompt)' has no tokens") }
@@ -194,11 +204,36 @@ struct CrossAttention: ParsableCommand {
             narrator.show(String(format: "%8d   %@ %8.2f", position,
                                  text.padding(toLength: 18, withPad: " ", startingAt: 0), norm(position)))
         }
-        narrator.say("The start token's vector is far longer than the others: it carries no meaning of its own and acts as a resting place for attention, as the next stages show. The padding vectors are not empty either; they have read the whole prompt.")
-        let strip = RGBImage(heatmap: embedding.reshaped([CLIPTokenizer.contextLength, d]), colorMap: .viridis, range: -2...2)
-            .resized(width: max(d, 768), height: CLIPTokenizer.contextLength * 4, filter: .nearest)
-            .captioned("the text embedding: 77 rows (tokens, start at the top) x \(d) columns; colour -2 (purple) to +2 (yellow)")
+        let others = (1...tokens.endPosition).map(norm)
+        let ratio = norm(0) / (others.reduce(0, +) / Float(others.count))
+        narrator.say(String(format: "The start token's vector is %.2f times as long as the average of the others. ", ratio)
+                     + "It has read nothing before it, so it is the same for every prompt; the UNet uses it as a resting place for attention, as the next stages show."
+                     + " The padding vectors are not empty either; they have read the whole prompt.")
+        let strip = embeddingPicture(embedding.reshaped([CLIPTokenizer.contextLength, d]), tokens: tokens)
         narrator.show("wrote " + (try out.save(strip, as: "text-embedding.png")))
+    }
+
+    /// The `(77, D)` embedding as a heat strip, one band per token, with the bands named on the left.
+    func embeddingPicture(_ embedding: Tensor, tokens: TokenizedPrompt) -> RGBImage {
+        let rowHeight = 6, margin = 120, d = embedding.shape[1]
+        let strip = RGBImage(heatmap: embedding, colorMap: .viridis, range: -2...2)
+            .resized(width: max(d, 768), height: CLIPTokenizer.contextLength * rowHeight, filter: .nearest)
+        var picture = RGBImage(width: margin + strip.width, height: strip.height + 8, color: RGBColor(hex: 0x1B1B1F))
+        picture.paste(strip, x: margin, y: 4)
+        // Each group of rows gets a bracket and a name, placed top to bottom without overlapping.
+        let font = BitmapFont(.small)
+        let groups = [("start", 0..<1), ("\(tokens.tokens.count) tokens", 1..<tokens.endPosition),
+                      ("end", tokens.endPosition..<(tokens.endPosition + 1)),
+                      ("padding", (tokens.endPosition + 1)..<CLIPTokenizer.contextLength)].filter { !$0.1.isEmpty }
+        var free = 0
+        for (name, rows) in groups {
+            let top = 4 + rows.lowerBound * rowHeight, bottom = 4 + rows.upperBound * rowHeight
+            picture.fillRectangle(x: margin - 6, y: top + 1, width: 3, height: max(1, bottom - top - 2), color: RGBColor(hex: 0xF2F2F2))
+            let y = max(free, (top + bottom) / 2 - font.characterHeight / 2)
+            picture.drawText(name, x: margin - 10 - font.width(of: name), y: y, font: font, color: RGBColor(hex: 0xF2F2F2))
+            free = y + font.lineHeight
+        }
+        return picture.captioned("the text embedding: \(CLIPTokenizer.contextLength) rows (one per token) x \(d) numbers; colour -2 (purple) to +2 (yellow)")
     }
 
     // MARK: Stage 3 — the toy

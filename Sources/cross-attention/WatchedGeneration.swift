@@ -176,7 +176,9 @@ struct WatchedGeneration {
                 tiles.append(tile(heatmap(map, of: maps), side: 160))
                 labels.append(String(format: "%@ %.1f%%", token.description, 100 * step.tokenShares[k]))
             }
-            let frame = RGBImage.grid(tiles, columns: min(6, tiles.count), labels: labels,
+            // At most 6 across, with the rows as evenly filled as possible.
+            let rows = (tiles.count + 5) / 6
+            let frame = RGBImage.grid(tiles, columns: (tiles.count + rows - 1) / rows, labels: labels,
                                       title: String(format: "step %d/%d   t = %.0f", step.index + 1, maps.steps.count, step.timestep))
             animation.addFrame(frame, delay: step.index == maps.steps.count - 1 ? 200 : 40)
         }

@@ -97,6 +97,20 @@ struct CrossAttentionTests {
         #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("out").path))
     }
 
+    @Test("a checkpoint with a damaged VAE file stops the lesson before anything is written")
+    func damagedCheckpoint() throws {
+        let folder = try LessonRunner.temporaryFolder()
+        let model = folder.appendingPathComponent("model")
+        try FileManager.default.copyItem(at: URL(fileURLWithPath: Self.tinyModel), to: model)
+        let vae = model.appendingPathComponent("vae/diffusion_pytorch_model.safetensors")
+        try Data(try Data(contentsOf: vae).prefix(2000)).write(to: vae)
+        let run = try LessonRunner.run("cross-attention", ["--no-pause", "--output", "out", "--checkpoint", "model"], in: folder)
+        #expect(run.status == 1)
+        #expect(run.errors.contains("cannot use checkpoint"))
+        #expect(run.errors.contains("diffusion_pytorch_model.safetensors"))
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("out").path))
+    }
+
     @Test("an output folder that cannot be created is named in the error")
     func blockedOutputFolder() throws {
         let folder = try LessonRunner.temporaryFolder()
