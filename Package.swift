@@ -52,7 +52,10 @@ let package = Package(
         .target(name: "StableDiffusion", dependencies: ["TensorCore"],
                 resources: [.copy("TextEncoder/Resources")],
                 swiftSettings: vectorUnits),
-        .target(name: "LessonKit", dependencies: ["TensorCore", "FrameExport", "StableDiffusion"],
+        .target(name: "LessonKit", dependencies: [
+            "TensorCore", "FrameExport", "StableDiffusion",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ],
                 swiftSettings: vectorUnits),
 
         // MARK: Command-line tools

@@ -9,14 +9,8 @@ import TensorCore
 extension BackwardDenoising {
     /// The generation this run asks for.
     func request(scheduler: SchedulerKind, steps: Int) -> GenerationRequest {
-        var request = GenerationRequest(prompt: prompt ?? Self.defaultPrompt)
-        request.steps = steps
-        request.guidanceScale = cfg
-        request.seed = seed
-        request.width = width
-        request.height = height
-        request.scheduler = scheduler
-        return request
+        GenerationRequest(prompt: prompt ?? Self.defaultPrompt, steps: steps, guidanceScale: cfg, seed: seed,
+                          width: width, height: height, scheduler: scheduler)
     }
 
     /// The samplers and step counts of the comparison grid (empty for 'none').

@@ -395,7 +395,4 @@ struct BackwardDenoising: ParsableCommand {
     }
 }
 
-extension SchedulerKind: ExpressibleByArgument {
-    public init?(argument: String) { self.init(rawValue: argument) }
-    public static var allValueStrings: [String] { allCases.map(\.rawValue) }
-}
+

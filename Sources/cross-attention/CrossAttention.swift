@@ -71,13 +71,7 @@ struct CrossAttention: ParsableCommand {
 
     /// The generation settings shared by every picture of the run.
     func request(prompt: String, cfg: Float) -> GenerationRequest {
-        var request = GenerationRequest(prompt: prompt)
-        request.steps = steps
-        request.seed = seed
-        request.width = width
-        request.height = height
-        request.guidanceScale = cfg
-        return request
+        GenerationRequest(prompt: prompt, steps: steps, guidanceScale: cfg, seed: seed, width: width, height: height)
     }
 
     /// `--swap OLD=NEW` as (word index in the prompt, old, new), or nil when there is nothing to swap.

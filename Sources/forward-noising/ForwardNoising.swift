@@ -52,15 +52,7 @@ struct ForwardNoising: ParsableCommand {
         guard (2...1000).contains(frames) else { throw ValidationError("--frames must be between 2 and 1000, got \(frames)") }
     }
 
-    func parsedTimesteps() throws -> [Int] {
-        let parts = timesteps.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        guard !parts.isEmpty else { throw ValidationError("--timesteps needs at least one timestep") }
-        return try parts.map { part in
-            guard let t = Int(part) else { throw ValidationError("--timesteps: '\(part)' is not a whole number") }
-            guard (0...999).contains(t) else { throw ValidationError("--timesteps: \(t) is out of range; timesteps run from 0 to 999") }
-            return t
-        }
-    }
+    func parsedTimesteps() throws -> [Int] { try parseTimesteps(timesteps) }
 
     func run() throws {
         let narrator = Narrator(pauses: !noPause)
@@ -216,7 +208,4 @@ struct ForwardNoising: ParsableCommand {
     func fmt(_ value: Float) -> String { String(format: "%.3f", value) }
 }
 
-extension NoiseSchedule.Kind: ExpressibleByArgument {
-    public init?(argument: String) { self.init(rawValue: argument) }
-    public static var allValueStrings: [String] { allCases.map(\.rawValue) }
-}
+

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import FrameExport
+import LessonKit
 import StableDiffusion
 import TensorCore
 
@@ -68,14 +69,8 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         let path = try checkpointOption.resolved()
-        var request = GenerationRequest(prompt: prompt)
-        request.negativePrompt = negativePrompt
-        request.steps = steps
-        request.guidanceScale = cfg
-        request.seed = seed
-        request.width = width
-        request.height = height
-        request.scheduler = scheduler
+        var request = GenerationRequest(prompt: prompt, negativePrompt: negativePrompt, steps: steps, guidanceScale: cfg,
+                                        seed: seed, width: width, height: height, scheduler: scheduler)
         request.strength = strength
         if let initImage {
             let picture = try RGBImage(contentsOfFile: initImage)
@@ -150,10 +145,6 @@ enum FramePreview: String, ExpressibleByArgument, CaseIterable {
     case fast, vae
 }
 
-extension SchedulerKind: ExpressibleByArgument {
-    public init?(argument: String) { self.init(rawValue: argument) }
-    public static var allValueStrings: [String] { allCases.map(\.rawValue) }
-}
 
 func printError(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))

@@ -73,15 +73,7 @@ struct VAELatents: ParsableCommand {
         }
     }
 
-    func parsedTimesteps() throws -> [Int] {
-        let parts = timesteps.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        guard !parts.isEmpty else { throw ValidationError("--timesteps needs at least one timestep") }
-        return try parts.map { part in
-            guard let t = Int(part) else { throw ValidationError("--timesteps: '\(part)' is not a whole number") }
-            guard (0...999).contains(t) else { throw ValidationError("--timesteps: \(t) is out of range; timesteps run from 0 to 999") }
-            return t
-        }
-    }
+    func parsedTimesteps() throws -> [Int] { try parseTimesteps(timesteps) }
 
     func run() throws {
         let narrator = Narrator(pauses: !noPause)

@@ -101,12 +101,6 @@ struct BackwardDenoisingTests {
         #expect(LessonRunner.files(in: folder.appendingPathComponent("out")) == ["00-result.png", "01-reverse.gif", "02-steps.png", "steps.csv"])
     }
 
-    struct BadInput: Sendable, CustomStringConvertible {
-        var arguments: [String]
-        var message: String
-        var description: String { arguments.joined(separator: " ") }
-    }
-
     @Test("bad input: one clear message, non-zero exit, nothing written", arguments: [
         BadInput(arguments: ["--steps", "0"], message: "--steps must be between 1 and 1000"),
         BadInput(arguments: ["--steps", "many"], message: "many"),

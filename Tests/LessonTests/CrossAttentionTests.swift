@@ -71,12 +71,6 @@ struct CrossAttentionTests {
         #expect(narration.contains("The model never sees the last 5: apple apple apple apple apple."))
     }
 
-    struct BadInput: Sendable, CustomStringConvertible {
-        var arguments: [String]
-        var message: String
-        var description: String { arguments.joined(separator: " ") }
-    }
-
     @Test("bad input: one clear message, non-zero exit, nothing written", arguments: [
         BadInput(arguments: ["--prompt", ""], message: "--prompt is empty"),
         BadInput(arguments: ["--prompt", "   "], message: "--prompt is empty"),

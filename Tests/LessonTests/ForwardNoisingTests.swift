@@ -27,12 +27,6 @@ struct ForwardNoisingTests {
         #expect(gif.starts(with: Array("GIF89a".utf8)))
     }
 
-    struct BadInput: Sendable, CustomStringConvertible {
-        var arguments: [String]
-        var message: String
-        var description: String { arguments.joined(separator: " ") }
-    }
-
     @Test("bad input: one clear message, non-zero exit, nothing written", arguments: [
         BadInput(arguments: ["--image", "no-such-picture.png"], message: "no-such-picture.png"),
         BadInput(arguments: ["--image", "notes.txt"], message: "notes.txt"),

@@ -50,3 +50,10 @@ enum LessonRunner {
         ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).sorted()
     }
 }
+
+/// One bad command line and the words its error message must contain.
+struct BadInput: Sendable, CustomStringConvertible {
+    var arguments: [String]
+    var message: String
+    var description: String { arguments.joined(separator: " ") }
+}

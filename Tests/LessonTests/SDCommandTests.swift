@@ -69,12 +69,6 @@ struct SDCommandTests {
         #expect(a != c)
     }
 
-    struct BadInput: Sendable, CustomStringConvertible {
-        var arguments: [String]
-        var message: String
-        var description: String { arguments.joined(separator: " ") }
-    }
-
     @Test("bad input: one clear message, non-zero exit, no picture written", arguments: [
         BadInput(arguments: ["--width", "100"], message: "multiple of 8"),
         BadInput(arguments: ["--steps", "0"], message: "--steps must be at least 1"),

@@ -73,12 +73,6 @@ struct VAELatentsTests {
         #expect(run.output.contains("has shape (1, 4, 8, 12)"))
     }
 
-    struct BadInput: Sendable, CustomStringConvertible {
-        var arguments: [String]
-        var message: String
-        var description: String { arguments.joined(separator: " ") }
-    }
-
     @Test("bad input: one clear message, non-zero exit, nothing written", arguments: [
         BadInput(arguments: ["--image", "no-such-picture.png"], message: "no-such-picture.png"),
         BadInput(arguments: ["--image", "notes.txt"], message: "notes.txt"),

@@ -23,8 +23,16 @@ public struct GenerationRequest: Sendable {
     /// img2img: how much of the schedule to run, 0...1 (1 ignores the init image almost entirely).
     public var strength: Double = 0.8
 
-    public init(prompt: String) {
+    public init(prompt: String, negativePrompt: String = "", steps: Int = 25, guidanceScale: Float = 7.5,
+                seed: UInt64 = 0, width: Int = 512, height: Int = 512, scheduler: SchedulerKind = .pndm) {
         self.prompt = prompt
+        self.negativePrompt = negativePrompt
+        self.steps = steps
+        self.guidanceScale = guidanceScale
+        self.seed = seed
+        self.width = width
+        self.height = height
+        self.scheduler = scheduler
     }
 
     /// Whether the guidance batch (unconditional + text) is run.
