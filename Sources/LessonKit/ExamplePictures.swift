@@ -39,8 +39,9 @@ public enum ExamplePictures {
         }
     }
 
-    /// Evaluates `shade` over the image with 2x2 supersampling.
-    static func render(width: Int, height: Int, _ shade: (Double, Double) -> SIMD3<Double>) -> Tensor {
+    /// Evaluates `shade` (x, y in [0, 1], y downwards → RGB in [0, 1]) over the image with 2x2
+    /// supersampling. Lessons draw their own pictures with it.
+    public static func render(width: Int, height: Int, _ shade: (Double, Double) -> SIMD3<Double>) -> Tensor {
         precondition(width > 0 && height > 0, "picture size must be positive")
         var out = Tensor.zeros([1, 3, height, width])
         let plane = width * height

@@ -1,4 +1,5 @@
 import Foundation
+import LessonKit
 import TensorCore
 
 /// The lesson's "training set": eight small pictures drawn by code, each with a one-word-per-idea
@@ -79,26 +80,7 @@ struct PictureSet {
                 return y > 0.75 ? sand : sky
             }),
         ]
-        pictures = scenes.map { Picture(label: $0.0, pixels: Self.render(size: size, $0.1)) }
-    }
-
-    /// Evaluates `shade` over a size x size grid with 2x2 supersampling.
-    static func render(size: Int, _ shade: (Double, Double) -> SIMD3<Double>) -> Tensor {
-        var out = Tensor.zeros([1, 3, size, size])
-        let plane = size * size
-        for py in 0..<size {
-            for px in 0..<size {
-                var sum = SIMD3<Double>()
-                for sy in 0..<2 {
-                    for sx in 0..<2 {
-                        sum += shade((Double(px) + 0.25 + 0.5 * Double(sx)) / Double(size),
-                                     (Double(py) + 0.25 + 0.5 * Double(sy)) / Double(size))
-                    }
-                }
-                for c in 0..<3 { out.scalars[c * plane + py * size + px] = Float(sum[c] / 4 * 2 - 1) }   // [0, 1] → [−1, 1]
-            }
-        }
-        return out
+        pictures = scenes.map { Picture(label: $0.0, pixels: ExamplePictures.render(width: size, height: size, $0.1)) }
     }
 }
 
