@@ -26,7 +26,7 @@ public typealias AttentionObserver = (_ batch: Int, _ head: Int, _ rows: Range<I
 /// - Returns: `(N, T, H·dv)`.
 public func scaledDotProductAttention(query: Tensor, key: Tensor, value: Tensor, heads: Int,
                                       mask: Tensor? = nil, observer: AttentionObserver? = nil) -> Tensor {
-    Profiler.measure("attention (scale, mask, softmax)") {
+    Profiler.measure("attention (QKᵀ, softmax, ·V)") {
         attention(query: query, key: key, value: value, heads: heads, mask: mask, observer: observer)
     }
 }
@@ -43,54 +43,64 @@ func attention(query: Tensor, key: Tensor, value: Tensor, heads: Int,
     let d = width / heads, dv = valueWidth / heads
     let scale = 1 / Float(d).squareRoot()
 
-    // Scores for a block of query rows: (rows, S). At 64x64 latents T = S = 4096; a block of 1024
-    // rows keeps the score matrix at 16 MB instead of 64 MB per head.
-    let rowsPerBlock = max(1, min(t, (4 << 20) / max(1, s)))
-    var scores = [Float](repeating: 0, count: rowsPerBlock * s)
+    // Query rows per block: the block's scores (rows, S) take at most 384 KB, so they are still in
+    // the core's L2 cache when the softmax and the product with V read them back. At 64x64 latents
+    // (S = 4096) that is 24 rows (a multiple of the GEMM's 6-row tile) instead of a 64 MB score
+    // matrix per head.
+    let rowsPerBlock = min(t, max(mr, (96 << 10) / max(1, s) / mr * mr))
     var out = Tensor.zeros([batch, t, valueWidth])
 
     query.withUnsafePointer { q in
     key.withUnsafePointer { k in
     value.withUnsafePointer { v in
     out.withUnsafeMutablePointer { o in
-    scores.withUnsafeMutableBufferPointer { scoreBuffer in
-        let sc = scoreBuffer.baseAddress!
-        for n in 0..<batch {
-            for h in 0..<heads {
-                let qHead = q + n * t * width + h * d
-                let kHead = k + n * s * width + h * d
-                let vHead = v + n * s * valueWidth + h * dv
-                for first in stride(from: 0, to: t, by: rowsPerBlock) {
-                    let rows = min(rowsPerBlock, t - first)
-                    // scores = Q_block · Kᵀ   (rows, d) · (d, S); Kᵀ is K read with swapped strides.
-                    gemm(m: rows, n: s, k: d,
-                         a: MatrixOperand(qHead + first * width, rowStride: width, columnStride: 1),
-                         b: MatrixOperand(kHead, rowStride: 1, columnStride: width),
-                         c: sc, ldc: s)
-                    // probabilities = softmax(scores / √d + mask), row by row.
-                    let rowsPointer = SendablePointer(sc)
-                    Parallel.forEachChunk(of: rows, minimumChunk: 16) { range in
-                        for r in range {
-                            let row = rowsPointer.pointer + r * s
-                            if let mask {
-                                mask.withUnsafePointer { m in
-                                    let maskRow = m + (first + r) * s
-                                    for j in 0..<s { row[j] = row[j] * scale + maskRow[j] }
-                                }
-                            } else {
-                                for j in 0..<s { row[j] *= scale }
-                            }
-                            softmaxRow(row, count: s)
-                        }
+    (mask ?? Tensor.zeros([0])).withUnsafePointer { maskPointer in
+        let q = SendablePointer(UnsafeMutablePointer(mutating: q)), k = SendablePointer(UnsafeMutablePointer(mutating: k))
+        let v = SendablePointer(UnsafeMutablePointer(mutating: v)), o = SendablePointer(o)
+        let m = SendablePointer(UnsafeMutablePointer(mutating: maskPointer))
+
+        // One piece of work per (sample, head), each on one core with single-threaded GEMMs.
+        func attendOneHead(_ task: Int) {
+            let n = task / heads, h = task % heads
+            let qHead = q.pointer + n * t * width + h * d
+            let oHead = o.pointer + n * t * valueWidth + h * dv
+            // Kᵀ (d, S) and V (S, dv) of this head, packed once for all blocks of query rows.
+            // Kᵀ is K read with swapped strides.
+            let keysT = PackedMatrix(columnsOf: MatrixOperand(k.pointer + n * s * width + h * d, rowStride: 1, columnStride: width),
+                                     count: s, depth: d, onAllCores: false)
+            let values = PackedMatrix(columnsOf: .rowMajor(v.pointer + n * s * valueWidth + h * dv, rowLength: valueWidth),
+                                      count: dv, depth: s, onAllCores: false)
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: rowsPerBlock * s)
+            defer { scores.deallocate() }
+
+            for first in stride(from: 0, to: t, by: rowsPerBlock) {
+                let rows = min(rowsPerBlock, t - first)
+                // scores = Q_block · Kᵀ   (rows, d) · (d, S)
+                serialGEMM(rows: 0..<rows, columns: 0..<s, k: d, a: .matrix(.rowMajor(qHead + first * width, rowLength: width)),
+                           b: .packed(keysT), c: scores, ldc: s, accumulate: false)
+                // probabilities = softmax(scores / √d + mask), row by row.
+                for r in 0..<rows {
+                    let row = scores + r * s
+                    if mask != nil {
+                        let maskRow = m.pointer + (first + r) * s
+                        for j in 0..<s { row[j] = row[j] * scale + maskRow[j] }
+                        softmaxRow(row, count: s)
+                    } else {
+                        softmaxRow(row, count: s, scale: scale)
                     }
-                    observer?(n, h, first..<(first + rows), UnsafeBufferPointer(start: sc, count: rows * s))
-                    // out_block = probabilities · V   (rows, S) · (S, dv), written into head h's slice.
-                    gemm(m: rows, n: dv, k: s,
-                         a: .rowMajor(sc, rowLength: s),
-                         b: MatrixOperand(vHead, rowStride: valueWidth, columnStride: 1),
-                         c: o + n * t * valueWidth + first * valueWidth + h * dv, ldc: valueWidth)
                 }
+                observer?(n, h, first..<(first + rows), UnsafeBufferPointer(start: scores, count: rows * s))
+                // out_block = probabilities · V   (rows, S) · (S, dv), written into head h's slice.
+                serialGEMM(rows: 0..<rows, columns: 0..<dv, k: s, a: .matrix(.rowMajor(scores, rowLength: s)),
+                           b: .packed(values), c: oHead + first * valueWidth, ldc: valueWidth, accumulate: false)
             }
+        }
+
+        // An observer sees the heads one after another, on the calling thread.
+        if observer == nil {
+            Parallel.forEach(batch * heads, attendOneHead)
+        } else {
+            for task in 0..<(batch * heads) { attendOneHead(task) }
         }
     }}}}}
     return out

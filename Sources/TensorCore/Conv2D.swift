@@ -30,9 +30,9 @@ public struct Conv2DGeometry: Equatable {
     }
 }
 
-/// Largest im2col band, in floats (32 MB): enough rows to keep the GEMM efficient, small enough
-/// not to matter for memory.
-let im2colBudget = 8 << 20
+/// Largest im2col band, in floats (24 MB): enough rows to keep the GEMM efficient, small enough
+/// not to matter for memory, and below the size malloc would hand out as fresh pages.
+let im2colBudget = 6 << 20
 
 extension Tensor {
     /// Convolution with PyTorch's `nn.Conv2d` semantics (cross-correlation, zero padding).
@@ -45,13 +45,19 @@ extension Tensor {
         let g = Conv2DGeometry(input: shape, weight: weight.shape, stride: stride, padding: padding)
         let batch = shape[0]
         let outPlane = g.outHeight * g.outWidth
-        var out = Tensor.zeros([batch, g.outChannels, g.outHeight, g.outWidth])
-        if let bias { out = out.addingChannelwise(bias) }
+        // The output starts as the bias, broadcast over the pixels; the GEMMs accumulate onto it.
+        var out = Tensor(shape: [batch, g.outChannels, g.outHeight, g.outWidth], unsafeUninitialized: { y in
+            for plane in 0..<(batch * g.outChannels) {
+                (y.baseAddress! + plane * outPlane).update(repeating: bias?.scalars[plane % g.outChannels] ?? 0, count: outPlane)
+            }
+        })
         let pointwise = g.kernelHeight == 1 && g.kernelWidth == 1 && stride == 1 && padding == 0
 
         // Output rows per band, so that the band's column matrix fits the budget.
         let bandRows = max(1, min(g.outHeight, im2colBudget / max(1, g.patchSize * g.outWidth)))
-        var columns = pointwise ? [] : [Float](repeating: 0, count: g.patchSize * bandRows * g.outWidth)
+        // im2col writes every element of the band, so the buffer needs no zero-filling.
+        let columns = UnsafeMutablePointer<Float>.allocate(capacity: pointwise ? 0 : g.patchSize * bandRows * g.outWidth)
+        defer { columns.deallocate() }
 
         withUnsafePointer { x in
             weight.withUnsafePointer { w in
@@ -70,16 +76,14 @@ extension Tensor {
                         for firstRow in Swift.stride(from: 0, to: g.outHeight, by: bandRows) {
                             let rows = min(bandRows, g.outHeight - firstRow)
                             let width = rows * g.outWidth
-                            columns.withUnsafeMutableBufferPointer { col in
-                                Profiler.measure("im2col") {
-                                    im2col(image, g, rows: firstRow..<(firstRow + rows), into: col.baseAddress!)
-                                }
-                                gemm(m: g.outChannels, n: width, k: g.patchSize,
-                                     a: .rowMajor(w, rowLength: g.patchSize),
-                                     b: .rowMajor(col.baseAddress!, rowLength: width),
-                                     c: result + firstRow * g.outWidth, ldc: outPlane,
-                                     accumulate: bias != nil)
+                            Profiler.measure("im2col") {
+                                im2col(image, g, rows: firstRow..<(firstRow + rows), into: columns)
                             }
+                            gemm(m: g.outChannels, n: width, k: g.patchSize,
+                                 a: .rowMajor(w, rowLength: g.patchSize),
+                                 b: .rowMajor(columns, rowLength: width),
+                                 c: result + firstRow * g.outWidth, ldc: outPlane,
+                                 accumulate: bias != nil)
                         }
                     }
                 }
@@ -106,6 +110,15 @@ func im2col(_ image: UnsafePointer<Float>, _ g: Conv2DGeometry, rows: Range<Int>
                     let iy = oy * g.stride + ky - g.padding
                     if iy < 0 || iy >= g.inHeight {
                         out.update(repeating: 0, count: g.outWidth)
+                    } else if g.stride == 1 {
+                        // Stride 1: the row is the input row shifted by kx − padding; copy the
+                        // part inside the image, zero the part hanging over the edges.
+                        let line = plane + iy * g.inWidth
+                        let shift = kx - g.padding
+                        let first = max(0, -shift), last = min(g.outWidth, g.inWidth - shift)
+                        if first > 0 { out.update(repeating: 0, count: first) }
+                        if last > first { (out + first).update(from: line + (first + shift), count: last - first) }
+                        if last < g.outWidth { (out + max(first, last)).update(repeating: 0, count: g.outWidth - max(first, last)) }
                     } else {
                         let line = plane + iy * g.inWidth
                         for ox in 0..<g.outWidth {

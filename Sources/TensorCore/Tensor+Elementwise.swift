@@ -94,26 +94,3 @@ extension Tensor {
         return out
     }
 }
-
-// MARK: - Activation functions
-
-/// SiLU (swish): `x · σ(x) = x / (1 + e^-x)`. The UNet and the VAE use it after every GroupNorm.
-@inlinable public func silu(_ x: Float) -> Float { x / (1 + expf(-x)) }
-
-/// GELU, exact form: `x · Φ(x) = x/2 · (1 + erf(x / √2))`. Used by the UNet's feed-forward (GEGLU).
-@inlinable public func gelu(_ x: Float) -> Float { 0.5 * x * (1 + erff(x * 0.70710678118654752)) }
-
-/// GELU, tanh approximation: `x/2 · (1 + tanh(√(2/π) · (x + 0.044715 x³)))`.
-@inlinable public func geluTanh(_ x: Float) -> Float {
-    0.5 * x * (1 + tanhf(0.7978845608028654 * (x + 0.044715 * x * x * x)))
-}
-
-/// Quick GELU: `x · σ(1.702 x)`. OpenAI's CLIP text encoder was trained with it.
-@inlinable public func quickGELU(_ x: Float) -> Float { x / (1 + expf(-1.702 * x)) }
-
-extension Tensor {
-    public func silu() -> Tensor { map(TensorCore.silu) }
-    public func gelu() -> Tensor { map(TensorCore.gelu) }
-    public func geluTanh() -> Tensor { map(TensorCore.geluTanh) }
-    public func quickGELU() -> Tensor { map(TensorCore.quickGELU) }
-}

@@ -26,6 +26,7 @@ public struct Tensor: Sendable, Equatable {
         precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in shape \(shape)")
         precondition(shape.reduce(1, *) == scalars.count,
                      "shape \(shape) needs \(shape.reduce(1, *)) numbers, got \(scalars.count)")
+        _ = Allocator.keepsFreedMemory
         self.shape = shape
         self.scalars = scalars
     }
@@ -42,6 +43,7 @@ public struct Tensor: Sendable, Equatable {
     /// Used by kernels that produce their output in one pass, to skip zero-filling.
     public init(shape: [Int], unsafeUninitialized body: (UnsafeMutableBufferPointer<Float>) -> Void) {
         let count = shape.reduce(1, *)
+        _ = Allocator.keepsFreedMemory
         self.shape = shape
         self.scalars = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
             body(buffer)

@@ -4,7 +4,9 @@ import TensorCore
 @Suite("Attention")
 struct AttentionTests {
     @Test("multi-head attention matches the definition, with and without a causal mask",
-          arguments: [(1, 5, 5, 8, 2), (2, 17, 7, 12, 3), (1, 70, 77, 16, 4)])
+          arguments: [(1, 5, 5, 8, 2), (2, 17, 7, 12, 3), (1, 70, 77, 16, 4),
+                      // 2100 keys: blocks of 42 query rows, so 100 queries take three blocks.
+                      (1, 100, 2100, 8, 2), (2, 30, 2100, 6, 1)])
     func matchesReference(dims: (Int, Int, Int, Int, Int)) {
         let (batch, t, s, width, heads) = dims
         let q = Tensor(shape: [batch, t, width], scalars: randomScalars(batch * t * width, seed: 11))

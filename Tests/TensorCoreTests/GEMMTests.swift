@@ -52,6 +52,38 @@ struct GEMMTests {
         #expect(gemmDiscrepancy(m: shape.0, n: shape.1, k: shape.2) < gemmTolerance)
     }
 
+    @Test("tiles for the cores: row bands share B, column bands share A, both share both",
+          arguments: [(900, 40, 300), (40, 2000, 300), (700, 900, 200)])
+    func sharedPackedOperands(shape: (Int, Int, Int)) {
+        let tiling = GEMMTiling(m: shape.0, n: shape.1, k: shape.2, threads: 2)
+        #expect(tiling.count == 8)
+        // Each shape exercises one way of sharing: B packed once (row bands), A packed once
+        // (column bands), or both.
+        switch shape.0 {
+        case 900: #expect(tiling.rowSplits == 8 && tiling.columnSplits == 1)
+        case 40: #expect(tiling.rowSplits == 1 && tiling.columnSplits == 8)
+        default: #expect(tiling.rowSplits > 1 && tiling.columnSplits > 1)
+        }
+        #expect(gemmDiscrepancy(m: shape.0, n: shape.1, k: shape.2) < gemmTolerance)
+        #expect(gemmDiscrepancy(m: shape.0, n: shape.1, k: shape.2, transposeA: true, transposeB: true,
+                                accumulate: true) < gemmTolerance)
+    }
+
+    @Test("the tiles cover every element of C exactly once, on register-tile boundaries",
+          arguments: [(1, 1, 1), (7, 3000, 64), (1000, 17, 64), (333, 444, 555), (4096, 4096, 40)])
+    func tilesPartitionC(shape: (Int, Int, Int)) {
+        for threads in [1, 2, 3, 8] {
+            let tiling = GEMMTiling(m: shape.0, n: shape.1, k: shape.2, threads: threads)
+            var covered = [Int](repeating: 0, count: shape.0 * shape.1)
+            for index in 0..<tiling.count {
+                let (rows, columns) = tiling.tile(index)
+                #expect(rows.lowerBound % 6 == 0 && columns.lowerBound % 16 == 0)
+                for i in rows { for j in columns { covered[i * shape.1 + j] += 1 } }
+            }
+            #expect(covered.allSatisfy { $0 == 1 })
+        }
+    }
+
     @Test("transposed operands read through strides")
     func transposedOperands() {
         #expect(gemmDiscrepancy(m: 37, n: 45, k: 71, transposeA: true) < gemmTolerance)

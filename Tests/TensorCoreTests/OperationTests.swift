@@ -107,3 +107,74 @@ struct OperationTests {
         }
     }
 }
+
+@Suite("Vector exponential and softmax")
+struct ExponentialTests {
+    @Test("exp of eight lanes agrees with libm's expf within 2 ulp over the whole float range")
+    func matchesLibm() {
+        // Every 1/1000 from -87 to 88, plus the edges: the polynomial's accuracy is the same
+        // on every interval [n·ln2 − ln2/2, n·ln2 + ln2/2], so this samples each many times.
+        var worst: Float = 0
+        var x: Float = -87
+        while x < 88 {
+            let lanes = SIMD8<Float>((0..<8).map { x + Float($0) * 1e-4 })
+            let fast = exp(lanes)
+            for lane in 0..<8 {
+                let want = expf(lanes[lane])
+                worst = max(worst, abs(fast[lane] - want) / want)
+            }
+            x += 0.001
+        }
+        #expect(worst < 2 * Float.ulpOfOne)
+    }
+
+    @Test("exp saturates instead of producing infinities, and masked scores give exactly 0")
+    func edges() {
+        let e = exp(SIMD8<Float>(-.infinity, -200, -87.5, 0, 1, 88, 100, .infinity))
+        #expect(e[0] == 0 && e[1] == 0 && e[2] == 0)
+        #expect(e[3] == 1 && abs(e[4] - 2.7182817) < 1e-6)
+        #expect(e[5].isFinite && e[6].isFinite && e[7].isFinite && e[7] > 1e38)
+    }
+
+    @Test("softmax with a scale: e^(s·z) normalised, over rows that are not multiples of 8 long",
+          arguments: [1, 7, 8, 77, 4096])
+    func scaledSoftmax(width: Int) {
+        var row = randomScalars(width, seed: UInt64(width)).map { $0 * 30 }
+        let scale: Float = 0.158
+        let top = Double(row.max()!) * Double(scale)
+        let weights = row.map { Foundation.exp(Double($0) * Double(scale) - top) }
+        let total = weights.reduce(0, +)
+        row.withUnsafeMutableBufferPointer { softmaxRow($0.baseAddress!, count: width, scale: scale) }
+        for i in 0..<width { #expect(abs(Double(row[i]) - weights[i] / total) < 1e-6) }
+    }
+}
+
+@Suite("Vector activations agree with their scalar definitions")
+struct VectorActivationTests {
+    /// -12...12 in steps of 1/64, plus a tail that is not a multiple of 8 (1537 values).
+    let inputs = Tensor(shape: [1537], scalars: (0..<1537).map { Float($0 - 768) / 64 })
+
+    // Tolerances: SiLU and quick GELU differ from libm only by the vector exp's 1 ulp, so 2e-6
+    // relative to max(1, |x|). GELU's vector erf is within 1.5e-7 of the true erf, which becomes
+    // at most 0.5·|x|·1.5e-7 ≈ 1e-6 at |x| = 12.
+    @Test("SiLU, exact GELU and quick GELU, element by element")
+    func activations() {
+        let cases: [(Tensor, (Float) -> Float)] = [(inputs.silu(), silu), (inputs.gelu(), gelu),
+                                                   (inputs.quickGELU(), quickGELU)]
+        for (vector, scalar) in cases {
+            for (x, y) in zip(inputs.scalars, vector.scalars) {
+                #expect(abs(y - scalar(x)) <= 2e-6 * max(1, abs(x)), "at x = \(x)")
+            }
+        }
+    }
+
+    @Test("GEGLU in one pass equals splitting, GELU on the gate, and multiplying", arguments: [8, 13, 40])
+    func geglu(half: Int) {
+        let x = Tensor(shape: [2, 3, 2 * half], scalars: randomScalars(12 * half, seed: 5).map { $0 * 4 })
+        let parts = x.split(2, axis: 2)
+        let expected = parts[0].zipMap(parts[1]) { h, g in h * gelu(g) }
+        let fused = x.gegluActivation()
+        #expect(fused.shape == [2, 3, half])
+        #expect(fused.maxAbsDifference(expected) < 4e-6)
+    }
+}

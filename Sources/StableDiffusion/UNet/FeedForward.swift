@@ -25,9 +25,7 @@ public struct FeedForward: Sendable {
     /// `(N, T, C)` → `(N, T, C)`.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         // The first half of the projection's features is the value, the second half the gate
-        // (PyTorch's `chunk(2, dim=-1)`).
-        let halves = net0Proj(x).split(2, axis: x.rank - 1)   // 2 × (N, T, 4C)
-        let (hidden, gate) = (halves[0], halves[1])
-        return net2(hidden * gate.gelu())
+        // (PyTorch's `chunk(2, dim=-1)`); one fused pass computes hidden · gelu(gate).
+        net2(net0Proj(x).gegluActivation())                   // (N, T, 2·4C) → (N, T, 4C) → (N, T, C)
     }
 }

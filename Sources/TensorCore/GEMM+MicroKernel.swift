@@ -1,0 +1,68 @@
+// The innermost piece of `gemm`: a 6x16 block of C kept in twelve vector registers while a packed
+// panel of A and a packed panel of B stream past. Everything else in GEMM exists to feed this loop.
+
+/// The register tile: `C[0..<6, 0..<16] (+)= Apanel · Bpanel` over `kc` steps.
+///
+/// Each step loads 16 values of B as two 8-wide vectors, broadcasts each of 6 values of A, and
+/// does 12 fused multiply-adds: 192 floating-point operations from 22 loaded numbers. Partial tiles
+/// at the matrix edges are computed in full (the packed panels are zero-padded) and only the
+/// valid part is stored.
+@inline(__always)
+func microKernel(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                 c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, columns: Int, overwrite: Bool) {
+    typealias V = SIMD8<Float>
+    var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
+    var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
+    var pa = a
+    var pb = UnsafeRawPointer(b)
+    for _ in 0..<kc {
+        let b0 = pb.loadUnaligned(as: V.self)
+        let b1 = pb.loadUnaligned(fromByteOffset: 32, as: V.self)
+        var s = V(repeating: pa[0]); c00.addProduct(s, b0); c01.addProduct(s, b1)
+        s = V(repeating: pa[1]); c10.addProduct(s, b0); c11.addProduct(s, b1)
+        s = V(repeating: pa[2]); c20.addProduct(s, b0); c21.addProduct(s, b1)
+        s = V(repeating: pa[3]); c30.addProduct(s, b0); c31.addProduct(s, b1)
+        s = V(repeating: pa[4]); c40.addProduct(s, b0); c41.addProduct(s, b1)
+        s = V(repeating: pa[5]); c50.addProduct(s, b0); c51.addProduct(s, b1)
+        pa += mr
+        pb += nr * MemoryLayout<Float>.stride
+    }
+
+    storeRow(c00, c01, to: c, ldc: ldc, row: 0, rows: rows, columns: columns, overwrite: overwrite)
+    storeRow(c10, c11, to: c, ldc: ldc, row: 1, rows: rows, columns: columns, overwrite: overwrite)
+    storeRow(c20, c21, to: c, ldc: ldc, row: 2, rows: rows, columns: columns, overwrite: overwrite)
+    storeRow(c30, c31, to: c, ldc: ldc, row: 3, rows: rows, columns: columns, overwrite: overwrite)
+    storeRow(c40, c41, to: c, ldc: ldc, row: 4, rows: rows, columns: columns, overwrite: overwrite)
+    storeRow(c50, c51, to: c, ldc: ldc, row: 5, rows: rows, columns: columns, overwrite: overwrite)
+}
+
+/// Writes (or adds) one row of the register tile, `lo` holding columns 0-7 and `hi` 8-15.
+/// Rows and columns beyond the matrix edge are dropped.
+@inline(__always)
+func storeRow(_ lo: SIMD8<Float>, _ hi: SIMD8<Float>, to c: UnsafeMutablePointer<Float>, ldc: Int,
+              row: Int, rows: Int, columns: Int, overwrite: Bool) {
+    guard row < rows else { return }
+    let out = c + row * ldc
+    if columns == nr {
+        let raw = UnsafeMutableRawPointer(out)
+        var lo = lo, hi = hi
+        if !overwrite {
+            lo += raw.loadUnaligned(as: SIMD8<Float>.self)
+            hi += raw.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
+        }
+        raw.storeBytes(of: lo, as: SIMD8<Float>.self)
+        raw.storeBytes(of: hi, toByteOffset: 32, as: SIMD8<Float>.self)
+    } else {
+        for j in 0..<columns {
+            let value = j < 8 ? lo[j] : hi[j - 8]
+            out[j] = overwrite ? value : out[j] + value
+        }
+    }
+}
+
+extension SIMD8 where Scalar == Float {
+    /// `self += a * b` as one fused multiply-add per lane.
+    @inline(__always) mutating func addProduct(_ a: Self, _ b: Self) {
+        self = self.addingProduct(a, b)
+    }
+}

@@ -1,0 +1,139 @@
+// Packing: copying a block of an operand into the exact order the micro-kernel reads it.
+//
+// The kernel takes, for each of `kc` steps, 6 consecutive numbers of A (one column of a 6-row
+// panel) and 16 consecutive numbers of B (one row of a 16-column panel). Packing puts them side by
+// side once, so the kernel reads both with unit stride from L1/L2, whatever the original strides
+// were: transposed operands cost nothing extra, and edges are zero-padded to whole panels.
+//
+// Both operands are packed the same way if B is seen as its transpose: a "panel" is `width`
+// consecutive *outer* indices (rows of A, columns of B) and the packed panel stores, for every
+// depth step `p`, the `width` values `X[outer + 0..<width, p]`.
+
+/// Where `serialGEMM` gets its panels: a plain matrix, packed block by block into a scratch
+/// buffer as the loop nest reaches it, or a matrix packed in full beforehand.
+enum PanelSource {
+    case matrix(MatrixOperand)
+    case packed(PackedMatrix)
+
+    /// A scratch buffer for blocks of `outer x depth`, if this source packs as it goes.
+    func scratch(panelWidth: Int, outer: Int, depth: Int) -> UnsafeMutablePointer<Float>? {
+        guard case .matrix = self else { return nil }
+        return .allocate(capacity: roundUp(outer, to: panelWidth) * depth)
+    }
+
+    /// The packed panels of block `outer x depth` (`outer` starts on a panel boundary).
+    func panels(outer: Range<Int>, depth: Range<Int>, panelWidth: Int,
+                scratch: UnsafeMutablePointer<Float>?) -> UnsafePointer<Float> {
+        switch self {
+        case .matrix(let x):
+            let view = panelWidth == mr ? x : x.transposed
+            packPanels(view, outer: outer, depth: depth, width: panelWidth, into: scratch!)
+            return UnsafePointer(scratch!)
+        case .packed(let packed):
+            return packed.panels(startingAt: outer.lowerBound, depth: depth)
+        }
+    }
+}
+
+/// A whole operand in the micro-kernel's layout, packed once (on all cores) and then read by
+/// every tile that needs it. Slices of `kc` depth steps follow each other; inside a slice, panels
+/// of `width` outer indices follow each other, each `depth × width` numbers.
+final class PackedMatrix: @unchecked Sendable {
+    let outer, depth, width: Int
+    private let paddedOuter: Int
+    private let storage: UnsafeMutablePointer<Float>
+
+    /// Packs the rows of A `(count, depth)` in panels of 6.
+    convenience init(rowsOf a: MatrixOperand, count: Int, depth: Int, onAllCores: Bool = true) {
+        self.init(a, outer: count, depth: depth, width: mr, onAllCores: onAllCores)
+    }
+
+    /// Packs the columns of B `(depth, count)` in panels of 16.
+    convenience init(columnsOf b: MatrixOperand, count: Int, depth: Int, onAllCores: Bool = true) {
+        self.init(b.transposed, outer: count, depth: depth, width: nr, onAllCores: onAllCores)
+    }
+
+    private init(_ x: MatrixOperand, outer: Int, depth: Int, width: Int, onAllCores: Bool) {
+        self.outer = outer
+        self.depth = depth
+        self.width = width
+        paddedOuter = roundUp(outer, to: width)
+        storage = .allocate(capacity: max(1, paddedOuter * depth))
+        let panelCount = paddedOuter / width
+        let base = SendablePointer(storage), paddedOuter = paddedOuter
+        let packSome = { (panels: Range<Int>) in
+            for pc in stride(from: 0, to: depth, by: kc) {
+                let slice = pc..<min(depth, pc + kc)
+                let first = panels.lowerBound * width
+                packPanels(x, outer: first..<min(outer, panels.upperBound * width), depth: slice, width: width,
+                           into: base.pointer + pc * paddedOuter + first * slice.count)
+            }
+        }
+        if onAllCores {
+            Parallel.forEachChunk(of: panelCount, minimumChunk: 8, packSome)
+        } else {
+            packSome(0..<panelCount)
+        }
+    }
+
+    deinit { storage.deallocate() }
+
+    /// The packed panels from outer index `first` (a panel boundary) on, for the depth slice `depth`
+    /// (one of the `kc` slices).
+    func panels(startingAt first: Int, depth: Range<Int>) -> UnsafePointer<Float> {
+        UnsafePointer(storage + depth.lowerBound * paddedOuter + first * depth.count)
+    }
+}
+
+@inline(__always) func roundUp(_ value: Int, to multiple: Int) -> Int {
+    (value + multiple - 1) / multiple * multiple
+}
+
+extension MatrixOperand {
+    /// The same numbers seen as the transposed matrix: strides swapped, nothing copied.
+    var transposed: MatrixOperand { MatrixOperand(pointer, rowStride: columnStride, columnStride: rowStride) }
+}
+
+/// Packs `X[outer, depth]` as consecutive panels of `width` outer indices; panel `q` holds
+/// `packed[q·width·D + p·width + i] = X[outer.lower + q·width + i, depth.lower + p]`, zero where
+/// `outer` runs out.
+func packPanels(_ x: MatrixOperand, outer: Range<Int>, depth: Range<Int>, width: Int,
+                into packed: UnsafeMutablePointer<Float>) {
+    for (panel, first) in stride(from: outer.lowerBound, to: outer.upperBound, by: width).enumerated() {
+        packPanel(x, outer: first..<min(outer.upperBound, first + width), depth: depth, width: width,
+                  into: packed + panel * width * depth.count)
+    }
+}
+
+/// One panel: for every depth step, `width` values of consecutive outer indices.
+@inline(__always)
+func packPanel(_ x: MatrixOperand, outer: Range<Int>, depth: Range<Int>, width: Int,
+               into packed: UnsafeMutablePointer<Float>) {
+    var out = packed
+    let full = outer.count == width
+    if full && x.rowStride == 1 {
+        // The panel's values for one depth step are adjacent in memory (B row-major, or A
+        // transposed): one straight copy per step.
+        for p in depth {
+            out.update(from: x.pointer + (outer.lowerBound &+ p &* x.columnStride), count: width)
+            out += width
+        }
+    } else if full && width == mr && x.columnStride == 1 {
+        // A row-major: read the six rows side by side so the writes are sequential.
+        let r0 = x.pointer + (outer.lowerBound &* x.rowStride &+ depth.lowerBound)
+        let r1 = r0 + x.rowStride, r2 = r1 + x.rowStride, r3 = r2 + x.rowStride
+        let r4 = r3 + x.rowStride, r5 = r4 + x.rowStride
+        for p in 0..<depth.count {
+            out[0] = r0[p]; out[1] = r1[p]; out[2] = r2[p]
+            out[3] = r3[p]; out[4] = r4[p]; out[5] = r5[p]
+            out += mr
+        }
+    } else {
+        for p in depth {
+            for i in 0..<width {
+                out[i] = i < outer.count ? x.pointer[(outer.lowerBound &+ i) &* x.rowStride &+ p &* x.columnStride] : 0
+            }
+            out += width
+        }
+    }
+}
