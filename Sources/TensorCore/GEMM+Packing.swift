@@ -99,6 +99,30 @@ extension MatrixOperand {
 /// `outer` runs out.
 func packPanels(_ x: MatrixOperand, outer: Range<Int>, depth: Range<Int>, width: Int,
                 into packed: UnsafeMutablePointer<Float>) {
+    let fullPanels = outer.count / width
+    if width == nr && x.rowStride == 1 && fullPanels > 0 {
+        // B row-major: one row of B feeds all the panels. Reading it left to right, 16 values per
+        // panel, streams through memory; going panel by panel instead would jump a whole row
+        // ahead (often tens of KB) for every 16 values.
+        let panelSize = nr * depth.count
+        for (step, p) in depth.enumerated() {
+            var source = UnsafeRawPointer(x.pointer + (outer.lowerBound &+ p &* x.columnStride))
+            var target = UnsafeMutableRawPointer(packed + step * nr)
+            for _ in 0..<fullPanels {
+                target.storeBytes(of: source.loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+                target.storeBytes(of: source.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self),
+                                  toByteOffset: 32, as: SIMD8<Float>.self)
+                source += nr * MemoryLayout<Float>.stride
+                target += panelSize * MemoryLayout<Float>.stride
+            }
+        }
+        let done = fullPanels * nr
+        if done < outer.count {
+            packPanel(x, outer: (outer.lowerBound + done)..<outer.upperBound, depth: depth, width: width,
+                      into: packed + fullPanels * panelSize)
+        }
+        return
+    }
     for (panel, first) in stride(from: outer.lowerBound, to: outer.upperBound, by: width).enumerated() {
         packPanel(x, outer: first..<min(outer.upperBound, first + width), depth: depth, width: width,
                   into: packed + panel * width * depth.count)
@@ -111,14 +135,7 @@ func packPanel(_ x: MatrixOperand, outer: Range<Int>, depth: Range<Int>, width: 
                into packed: UnsafeMutablePointer<Float>) {
     var out = packed
     let full = outer.count == width
-    if full && x.rowStride == 1 {
-        // The panel's values for one depth step are adjacent in memory (B row-major, or A
-        // transposed): one straight copy per step.
-        for p in depth {
-            out.update(from: x.pointer + (outer.lowerBound &+ p &* x.columnStride), count: width)
-            out += width
-        }
-    } else if full && width == mr && x.columnStride == 1 {
+    if full && width == mr && x.columnStride == 1 {
         // A row-major: read the six rows side by side so the writes are sequential.
         let r0 = x.pointer + (outer.lowerBound &* x.rowStride &+ depth.lowerBound)
         let r1 = r0 + x.rowStride, r2 = r1 + x.rowStride, r3 = r2 + x.rowStride

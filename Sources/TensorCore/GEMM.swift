@@ -107,8 +107,22 @@ public func gemm(m: Int, n: Int, k: Int, a: MatrixOperand, b: MatrixOperand,
         let output = SendablePointer(c)
         Parallel.forEach(tiling.count) { tile in
             let (rows, columns) = tiling.tile(tile)
-            serialGEMM(rows: rows, columns: columns, k: k, a: left, b: right, c: output.pointer, ldc: ldc,
-                       accumulate: accumulate)
+            let corner = output.pointer + rows.lowerBound * ldc + columns.lowerBound
+            if ldc % 1024 != 0 || k < 128 {
+                serialGEMM(rows: rows, columns: columns, k: k, a: left, b: right, c: corner, ldc: ldc, accumulate: accumulate)
+                return
+            }
+            // Rows of C a multiple of 4 KB apart (a 64x64 feature map's rows are 16 KB apart, a
+            // 512x512 one's 1 MB) all fall into the same few cache sets and evict each other while
+            // the kernel works down the tile. Work on a copy with a padded row length instead.
+            let width = columns.count + nr
+            let copy = UnsafeMutablePointer<Float>.allocate(capacity: rows.count * width)
+            defer { copy.deallocate() }
+            if accumulate {
+                for r in 0..<rows.count { (copy + r * width).update(from: corner + r * ldc, count: columns.count) }
+            }
+            serialGEMM(rows: rows, columns: columns, k: k, a: left, b: right, c: copy, ldc: width, accumulate: accumulate)
+            for r in 0..<rows.count { (corner + r * ldc).update(from: copy + r * width, count: columns.count) }
         }
     }
 }
@@ -157,7 +171,8 @@ public struct GEMMTiling {
     }
 }
 
-/// One tile of the product on one core: `C[rows, columns] (+)= A[rows, :] · B[:, columns]`.
+/// One tile of the product on one core: `C[rows, columns] (+)= A[rows, :] · B[:, columns]`, where
+/// `c` points at the tile's first element, `C[rows.lowerBound, columns.lowerBound]`.
 ///
 /// The Goto/BLIS loop nest. For each block of B (`nc` columns by `kc` rows) and each block of A
 /// (`mc` rows by the same `kc`), both in packed form, the micro-kernel runs over every pair of
@@ -168,8 +183,7 @@ func serialGEMM(rows: Range<Int>, columns: Range<Int>, k: Int, a: PanelSource, b
     if rows.isEmpty || columns.isEmpty { return }
     if k == 0 || rows.count * columns.count * k <= smallProductLimit, case .matrix(let a) = a, case .matrix(let b) = b {
         gemmReference(m: rows.count, n: columns.count, k: k, a: a.offset(row: rows.lowerBound, column: 0),
-                      b: b.offset(row: 0, column: columns.lowerBound),
-                      c: c + rows.lowerBound * ldc + columns.lowerBound, ldc: ldc, accumulate: accumulate)
+                      b: b.offset(row: 0, column: columns.lowerBound), c: c, ldc: ldc, accumulate: accumulate)
         return
     }
     let scratchA = a.scratch(panelWidth: mr, outer: min(rows.count, mc), depth: min(k, kc))
@@ -187,7 +201,8 @@ func serialGEMM(rows: Range<Int>, columns: Range<Int>, k: Int, a: PanelSource, b
                 for (panelB, column) in stride(from: blockColumns.lowerBound, to: blockColumns.upperBound, by: nr).enumerated() {
                     for (panelA, row) in stride(from: blockRows.lowerBound, to: blockRows.upperBound, by: mr).enumerated() {
                         microKernel(kc: depth.count, a: panelsA + panelA * mr * depth.count,
-                                    b: panelsB + panelB * nr * depth.count, c: c + row * ldc + column, ldc: ldc,
+                                    b: panelsB + panelB * nr * depth.count,
+                                    c: c + (row - rows.lowerBound) * ldc + (column - columns.lowerBound), ldc: ldc,
                                     rows: min(mr, rows.upperBound - row), columns: min(nr, blockColumns.upperBound - column),
                                     overwrite: pc == 0 && !accumulate)
                     }

@@ -47,8 +47,9 @@ struct GEMMBenchmark: ParsableCommand {
               + "   M x N x K            fast GFLOP/s   reference GFLOP/s   ratio")
         var results: [[String: Any]] = []
         for shape in Self.shapes {
-            let a = (0..<(shape.m * shape.k)).map { _ in Float.random(in: -1...1) }
-            let b = (0..<(shape.k * shape.n)).map { _ in Float.random(in: -1...1) }
+            var generator = SplitMix(seed: UInt64(shape.m * shape.n))
+            let a = generator.floats(shape.m * shape.k)
+            let b = generator.floats(shape.k * shape.n)
             var c = [Float](repeating: 0, count: shape.m * shape.n)
             let fastSeconds = best(of: repeats) { multiply(a, b, &c, shape, rows: shape.m, fast: true) }
             // Reference on a band of rows sized to take about a quarter of a second.

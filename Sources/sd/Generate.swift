@@ -64,6 +64,10 @@ struct Generate: ParsableCommand {
     @Option(help: "How frames show latents: fast (linear colour projection) or vae (the real decoder, slow).")
     var preview: FramePreview = .fast
 
+    @Option(name: .customLong("vae-tile"),
+            help: "Decode the picture in tiles of this many pixels (a multiple of 64, e.g. 256) to save memory on small machines; changes the picture slightly.")
+    var vaeTile: Int?
+
     @Flag(name: .customLong("use-ema"), help: "Use the UNet's EMA weights (model_ema.*) of a training checkpoint such as sd-v1-4.ckpt.")
     var useEMA = false
 
@@ -72,6 +76,7 @@ struct Generate: ParsableCommand {
         var request = GenerationRequest(prompt: prompt, negativePrompt: negativePrompt, steps: steps, guidanceScale: cfg,
                                         seed: seed, width: width, height: height, scheduler: scheduler)
         request.strength = strength
+        request.vaeTileSize = vaeTile
         if let initImage {
             let picture = try RGBImage(contentsOfFile: initImage)
             request.initImage = picture.aspectFilled(width: width, height: height).toTensor()

@@ -53,6 +53,25 @@ struct SDCommandTests {
         #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("steps.gif").path))
     }
 
+    @Test("--vae-tile: a tile as large as the picture changes nothing; smaller tiles decode piece by piece")
+    func tiledDecode() throws {
+        let folder = try LessonRunner.temporaryFolder()
+        let runs: [(size: String, tile: String?, name: String)] = [
+            ("64", nil, "whole64.png"), ("64", "64", "tiled64.png"), ("128", nil, "whole128.png"), ("128", "64", "tiled128.png"),
+        ]
+        for (size, tile, name) in runs {
+            let run = try LessonRunner.run("sd", ["generate", "--checkpoint", Self.tinyModel, "--prompt", "x", "--seed", "1",
+                                                  "--steps", "1", "--width", size, "--height", size, "--output", name]
+                                                  + (tile.map { ["--vae-tile", $0] } ?? []), in: folder)
+            #expect(run.status == 0, "\(run.errors)")
+        }
+        func picture(_ name: String) throws -> RGBImage { try RGBImage(contentsOfFile: folder.appendingPathComponent(name).path) }
+        #expect(try picture("whole64.png") == picture("tiled64.png"))
+        let whole = try picture("whole128.png"), tiled = try picture("tiled128.png")
+        #expect(tiled.width == 128 && tiled.height == 128)
+        #expect(whole != tiled)   // four 64-pixel tiles, each normalised on its own
+    }
+
     @Test("the same seed gives the same picture; another seed another one")
     func seeds() throws {
         let folder = try LessonRunner.temporaryFolder()
@@ -71,6 +90,7 @@ struct SDCommandTests {
 
     @Test("bad input: one clear message, non-zero exit, no picture written", arguments: [
         BadInput(arguments: ["--width", "100"], message: "multiple of 8"),
+        BadInput(arguments: ["--vae-tile", "100"], message: "--vae-tile must be a multiple of 64"),
         BadInput(arguments: ["--steps", "0"], message: "--steps must be at least 1"),
         BadInput(arguments: ["--cfg=-2"], message: "must be 0 or more"),
         BadInput(arguments: ["--scheduler", "heun"], message: "heun"),

@@ -14,9 +14,9 @@ public struct GroupNorm: Sendable {
         self.eps = eps
     }
 
-    /// `(N, C, ...)` → same shape.
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        x.groupNorm(groups: groups, weight: weight, bias: bias, eps: eps)
+    /// `(N, C, ...)` → same shape. With `silu: true`, `silu(norm(x))` in one pass.
+    public func callAsFunction(_ x: Tensor, silu: Bool = false) -> Tensor {
+        x.groupNorm(groups: groups, weight: weight, bias: bias, eps: eps, silu: silu)
     }
 }
 

@@ -185,7 +185,11 @@ public final class StableDiffusionPipeline {
             }
         }
         let vae: AutoencoderKL = try timed("load vae") { try self.vae() }
-        let image: Tensor = try timed("vae decode") { try vae.decode(scaledLatents: latents) }
+        let image: Tensor = try timed("vae decode") {
+            guard let tile = request.vaeTileSize else { return try vae.decode(scaledLatents: latents) }
+            // Tile and overlap in latent pixels: 8 image pixels each; a quarter overlap as in diffusers.
+            return try vae.decodeTiled(scaledLatents: latents, tileSize: tile / 8, overlap: tile / 32)
+        }
         return GenerationResult(image: image, latents: latents, timings: timings.filter { $0.1 > 0 || $0.0 != "load vae" })
     }
 }

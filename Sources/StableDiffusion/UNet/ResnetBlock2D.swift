@@ -35,14 +35,15 @@ public struct ResnetBlock2D: Sendable {
     ///   - timeEmbedding: `(N, D_time)`, required in the UNet.
     /// - Returns: `(N, C_out, H, W)`.
     public func callAsFunction(_ x: Tensor, timeEmbedding: Tensor? = nil) -> Tensor {
-        var h = conv1(norm1(x).silu())
+        var h = conv1(norm1(x, silu: true))
         if let timeEmbProj, let timeEmbedding {
             // (N, D_time) → (N, C_out), added to every pixel of its channel.
             let shift = timeEmbProj(timeEmbedding.silu())
             h = addPerSampleChannel(h, shift)
         }
-        h = conv2(norm2(h).silu())
-        return (convShortcut?(x) ?? x) + h
+        h = conv2(norm2(h, silu: true))
+        h += convShortcut?(x) ?? x
+        return h
     }
 }
 

@@ -124,6 +124,6 @@ public struct UNet2DConditionModel: Sendable {
         }
 
         // 6. Back to latent space: (N, 320, h, w) → (N, 4, h, w).
-        return convOut(convNormOut(x).silu())
+        return convOut(convNormOut(x, silu: true))
     }
 }

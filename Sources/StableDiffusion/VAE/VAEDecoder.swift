@@ -45,6 +45,6 @@ public struct VAEDecoder: Sendable {
         var h = convIn(latents)
         h = midBlock(h)
         for block in upBlocks { h = block(h) }
-        return convOut(convNormOut(h).silu())
+        return convOut(convNormOut(h, silu: true))
     }
 }

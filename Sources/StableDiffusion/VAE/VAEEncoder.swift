@@ -43,6 +43,6 @@ public struct VAEEncoder: Sendable {
         var h = convIn(image)
         for block in downBlocks { h = block(h) }
         h = midBlock(h)
-        return convOut(convNormOut(h).silu())
+        return convOut(convNormOut(h, silu: true))
     }
 }
