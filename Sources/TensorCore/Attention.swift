@@ -48,7 +48,8 @@ func attention(query: Tensor, key: Tensor, value: Tensor, heads: Int,
     // (S = 4096) that is 24 rows (a multiple of the GEMM's 6-row tile) instead of a 64 MB score
     // matrix per head.
     let rowsPerBlock = min(t, max(mr, (96 << 10) / max(1, s) / mr * mr))
-    var out = Tensor.zeros([batch, t, valueWidth])
+    // Every element is written below: each (sample, head) fills its columns for all query rows.
+    var out = Tensor(shape: [batch, t, valueWidth], unsafeUninitialized: { _ in })
 
     query.withUnsafePointer { q in
     key.withUnsafePointer { k in

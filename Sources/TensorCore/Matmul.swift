@@ -35,11 +35,14 @@ extension Tensor {
         let m = count / dIn
         var outShape = shape
         outShape[rank - 1] = dOut
-        var out = Tensor.zeros(outShape)
-        if let bias {
-            // Start from the bias and accumulate the product onto it.
-            out = out.addingBroadcast(bias)
-        }
+        // Start from the bias (one copy per token) and accumulate the product onto it.
+        var out = Tensor(shape: outShape, unsafeUninitialized: { y in
+            let rowCount = m
+            guard let bias else { y.update(repeating: 0); return }
+            bias.withUnsafePointer { b in
+                for row in 0..<rowCount { (y.baseAddress! + row * dOut).update(from: b, count: dOut) }
+            }
+        })
         withUnsafePointer { x in
             weight.withUnsafePointer { w in
                 out.withUnsafeMutablePointer { y in

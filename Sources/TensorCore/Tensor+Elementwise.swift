@@ -128,19 +128,4 @@ extension Tensor {
         }
         return out
     }
-
-    /// Adds `(T, D)`-shaped or `(D)`-shaped values to every leading index of a `(..., D)` tensor,
-    /// e.g. the time embedding to every pixel's features, or a bias to every token.
-    public func addingBroadcast(_ values: Tensor) -> Tensor {
-        precondition(count % values.count == 0, "cannot broadcast \(values.shape) onto \(shape)")
-        let period = values.count
-        var out = self
-        let v = values.scalars
-        out.withUnsafeMutablePointer { p in
-            for start in stride(from: 0, to: count, by: period) {
-                for i in 0..<period { p[start + i] += v[i] }
-            }
-        }
-        return out
-    }
 }

@@ -112,7 +112,7 @@ enum ModelBenchmark {
         let n = 2048
         let a = [Float](repeating: 0.5, count: n * n), b = [Float](repeating: 0.25, count: n * n)
         var c = [Float](repeating: 0, count: n * n)
-        let seconds = best(of: 3) {
+        let seconds = best(of: 5) {
             a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
                 gemm(m: n, n: n, k: n, a: .rowMajor(pa.baseAddress!, rowLength: n),
                      b: .rowMajor(pb.baseAddress!, rowLength: n), c: pc.baseAddress!, ldc: n)

@@ -6,8 +6,9 @@ Usage, from the repository root, with the reference virtual environment of Tools
     .venv/bin/python Tools/benchmark/compare_pytorch.py --size 512 --batch 2
 
 Both sides use Stable Diffusion 1.5's real architecture with random weights (the weights do not
-change the amount of arithmetic), float32, all cores. Not part of CI: it needs PyTorch and takes
-about a minute per part at 512x512.
+change the amount of arithmetic), float32, all cores. Each line also shows our rate as a fraction of
+the machine's sgemm rate (PyTorch's 2048x2048 float32 product) measured right after. Not part of
+CI: it needs PyTorch and takes a few minutes at 512x512.
 """
 
 import argparse
@@ -41,20 +42,35 @@ def timed(fn, repeats=1):
     return best
 
 
-def pytorch_times(size, batch):
+def sgemm_rate(n=2048, repeats=5):
+    """PyTorch's float32 matrix product (its BLAS) on n x n matrices, in GFLOP/s."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return 2 * n ** 3 / timed(lambda: a @ b, repeats) / 1e9
+
+
+def pytorch_part(part, size, batch):
+    """Seconds of one part, built with SD 1.5's shapes and random weights."""
     latent = size // 8
-    text = CLIPTextModel(CLIP).eval()
-    ids = torch.full((batch, 77), 49407, dtype=torch.long)
-    unet = UNet2DConditionModel(**UNET).eval()
-    sample = torch.randn(batch, 4, latent, latent)
-    context = torch.randn(batch, 77, 768)
+    if part == "text-encoder":
+        text = CLIPTextModel(CLIP).eval()
+        ids = torch.full((batch, 77), 49407, dtype=torch.long)
+        return timed(lambda: text(ids))
+    if part == "unet":
+        unet = UNet2DConditionModel(**UNET).eval()
+        sample = torch.randn(batch, 4, latent, latent)
+        context = torch.randn(batch, 77, 768)
+        return timed(lambda: unet(sample, 500, encoder_hidden_states=context))
     vae = AutoencoderKL(**VAE).eval()
     latents = torch.randn(1, 4, latent, latent)
-    return {
-        "text-encoder": timed(lambda: text(ids)),
-        "unet": timed(lambda: unet(sample, 500, encoder_hidden_states=context)),
-        "vae-decode": timed(lambda: vae.decode(latents)),
-    }
+    return timed(lambda: vae.decode(latents))
+
+
+def swift_part(sd_bench, part, size, batch):
+    """`sd-bench <part> --json`: seconds and GFLOP of the part, and our GEMM's peak in that run."""
+    output = subprocess.run([sd_bench, part, "--size", str(size), "--batch", str(batch), "--json"],
+                            check=True, capture_output=True, text=True).stdout
+    result = json.loads(output.strip().splitlines()[-1])
+    return result[part], result.get("gemm_peak_gflops")
 
 
 def main():
@@ -64,15 +80,17 @@ def main():
     parser.add_argument("--sd-bench", default=".build/release/sd-bench")
     args = parser.parse_args()
 
-    output = subprocess.run([args.sd_bench, "all", "--size", str(args.size), "--batch", str(args.batch), "--json"],
-                            check=True, capture_output=True, text=True).stdout
-    ours = json.loads(output.strip().splitlines()[-1])
-    theirs = pytorch_times(args.size, args.batch)
+    # A shared machine's speed drifts over minutes, so each part runs on both sides back to back,
+    # and the machine's sgemm rate (PyTorch's BLAS) is measured next to it as the yardstick.
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; size {args.size}, batch {args.batch}")
-    print(f"{'part':14} {'Swift s':>9} {'PyTorch s':>10} {'Swift/PyTorch':>14}")
-    for part, seconds in theirs.items():
-        mine = ours[part]["seconds"]
-        print(f"{part:14} {mine:9.2f} {seconds:10.2f} {mine / seconds:14.2f}")
+    print(f"{'part':14} {'Swift s':>8} {'PyTorch s':>10} {'Swift/PyTorch':>14} {'Swift GFLOP/s':>14} "
+          f"{'sgemm GFLOP/s':>14} {'of sgemm':>9}")
+    for part in ["text-encoder", "unet", "vae-decode"]:
+        ours, _ = swift_part(args.sd_bench, part, args.size, args.batch)
+        theirs = pytorch_part(part, args.size, args.batch)
+        sgemm = sgemm_rate()
+        print(f"{part:14} {ours['seconds']:8.2f} {theirs:10.2f} {ours['seconds'] / theirs:14.2f} "
+              f"{ours['gflops']:14.1f} {sgemm:14.1f} {ours['gflops'] / sgemm:9.2f}")
 
 
 if __name__ == "__main__":
