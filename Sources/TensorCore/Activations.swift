@@ -100,22 +100,27 @@ extension Tensor {
                     Parallel.forEachChunk(of: (n + 7) / 8) { groups in
                         for group in groups {
                             let start = group * 8, lanes = min(8, n - start)
-                            var v = SIMD8<Float>()
-                            if lanes == 8 {
-                                v = UnsafeRawPointer(source.pointer + start).loadUnaligned(as: SIMD8<Float>.self)
-                            } else {
-                                for lane in 0..<lanes { v[lane] = source.pointer[start + lane] }
-                            }
-                            let y = f(v)
-                            if lanes == 8 {
-                                UnsafeMutableRawPointer(target.pointer + start).storeBytes(of: y, as: SIMD8<Float>.self)
-                            } else {
-                                for lane in 0..<lanes { target.pointer[start + lane] = y[lane] }
-                            }
+                            storeLanes(f(loadLanes(source.pointer + start, lanes)), to: target.pointer + start, lanes)
                         }
                     }
                 })
             }
         }
     }
+}
+
+/// Up to eight floats as a vector; lanes past `lanes` are zero.
+@inline(__always)
+func loadLanes(_ p: UnsafePointer<Float>, _ lanes: Int) -> SIMD8<Float> {
+    if lanes == 8 { return UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
+    var v = SIMD8<Float>()
+    for lane in 0..<lanes { v[lane] = p[lane] }
+    return v
+}
+
+/// Stores the first `lanes` lanes of a vector.
+@inline(__always)
+func storeLanes(_ v: SIMD8<Float>, to p: UnsafeMutablePointer<Float>, _ lanes: Int) {
+    if lanes == 8 { UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self); return }
+    for lane in 0..<lanes { p[lane] = v[lane] }
 }

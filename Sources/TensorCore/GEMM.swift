@@ -76,9 +76,9 @@ public func gemmReference(m: Int, n: Int, k: Int, a: MatrixOperand, b: MatrixOpe
 @usableFromInline let nr = 16
 
 /// Cache blocks (the classic Goto/BLIS loop nest, see `serialGEMM`). A `kc x 16` panel of B
-/// (24 KB) stays in L1 while the kernel sweeps it; an `mc x kc` block of A (~220 KB) stays in L2;
-/// a `kc x nc` block of B (~4.5 MB) stays in L3 and is reused by every block of A.
-@usableFromInline let kc = 384
+/// (16 KB) stays in L1 while the kernel sweeps it; an `mc x kc` block of A (~150 KB) stays in L2;
+/// a `kc x nc` block of B (~3 MB) stays in L3 and is reused by every block of A.
+@usableFromInline let kc = 256
 @usableFromInline let mc = 144
 @usableFromInline let nc = 3072
 

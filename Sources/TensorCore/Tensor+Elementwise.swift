@@ -92,16 +92,8 @@ extension Tensor {
                         Parallel.forEachChunk(of: (n + 7) / 8) { groups in
                             for group in groups {
                                 let start = group * 8, lanes = min(8, n - start)
-                                if lanes == 8 {
-                                    let z = f(UnsafeRawPointer(left.pointer + start).loadUnaligned(as: SIMD8<Float>.self),
-                                              UnsafeRawPointer(right.pointer + start).loadUnaligned(as: SIMD8<Float>.self))
-                                    UnsafeMutableRawPointer(target.pointer + start).storeBytes(of: z, as: SIMD8<Float>.self)
-                                } else {
-                                    var a = SIMD8<Float>(), b = SIMD8<Float>()
-                                    for lane in 0..<lanes { a[lane] = left.pointer[start + lane]; b[lane] = right.pointer[start + lane] }
-                                    let z = f(a, b)
-                                    for lane in 0..<lanes { target.pointer[start + lane] = z[lane] }
-                                }
+                                storeLanes(f(loadLanes(left.pointer + start, lanes), loadLanes(right.pointer + start, lanes)),
+                                           to: target.pointer + start, lanes)
                             }
                         }
                     })
