@@ -1,9 +1,12 @@
 // 2-D convolution, the workhorse of the UNet's residual blocks and of the VAE.
 //
 // Fast path: im2col + GEMM. For every output pixel, the `C_in · kH · kW` input values under the
-// kernel window are copied into one column of a matrix; the convolution is then a single matrix
-// product `weight (C_out, C_in·kH·kW) · columns (C_in·kH·kW, H_out·W_out)`. The column matrix
-// is built a band of output rows at a time, so its memory stays bounded even at 512x512.
+// kernel window form one column of a matrix; the convolution is then a single matrix product
+// `weight (C_out, C_in·kH·kW) · columns (C_in·kH·kW, H_out·W_out)`.
+//
+// The column matrix is never stored. It is 9x the size of the image (1.2 GB for the VAE's last
+// layers at 512x512), and the GEMM copies B into its packed panels anyway, so `ImagePatches`
+// writes those panels straight from the image: the "implicit im2col" of GPU libraries.
 //
 // Reference: `conv2dReference`, the seven nested loops of the definition, kept as the test oracle.
 
@@ -30,9 +33,9 @@ public struct Conv2DGeometry: Equatable {
     }
 }
 
-/// Largest im2col band, in floats (24 MB): enough rows to keep the GEMM efficient, small enough
-/// not to matter for memory, and below the size malloc would hand out as fresh pages.
-let im2colBudget = 6 << 20
+/// Output pixels per band of a convolution: 8192, which cut into four tiles per core makes tiles
+/// of about 1000 pixels, whose output block (a few hundred channels by 1000) fits in L2.
+let bandPixels = 8192
 
 extension Tensor {
     /// Convolution with PyTorch's `nn.Conv2d` semantics (cross-correlation, zero padding).
@@ -53,12 +56,6 @@ extension Tensor {
         })
         let pointwise = g.kernelHeight == 1 && g.kernelWidth == 1 && stride == 1 && padding == 0
 
-        // Output rows per band, so that the band's column matrix fits the budget.
-        let bandRows = max(1, min(g.outHeight, im2colBudget / max(1, g.patchSize * g.outWidth)))
-        // im2col writes every element of the band, so the buffer needs no zero-filling.
-        let columns = UnsafeMutablePointer<Float>.allocate(capacity: pointwise ? 0 : g.patchSize * bandRows * g.outWidth)
-        defer { columns.deallocate() }
-
         withUnsafePointer { x in
             weight.withUnsafePointer { w in
                 out.withUnsafeMutablePointer { y in
@@ -67,23 +64,19 @@ extension Tensor {
                         let result = y + n * g.outChannels * outPlane
                         if pointwise {
                             // A 1x1 convolution is already a matrix product over the pixels.
-                            gemm(m: g.outChannels, n: outPlane, k: g.inChannels,
-                                 a: .rowMajor(w, rowLength: g.inChannels),
-                                 b: .rowMajor(image, rowLength: outPlane),
-                                 c: result, ldc: outPlane, accumulate: bias != nil)
+                            gemm(m: g.outChannels, n: outPlane, k: g.inChannels, a: .rowMajor(w, rowLength: g.inChannels),
+                                 b: .rowMajor(image, rowLength: outPlane), c: result, ldc: outPlane, accumulate: bias != nil)
                             continue
                         }
+                        // Bands of output rows, so that each core's share of the output stays in
+                        // its cache while the GEMM adds up the patch rows.
+                        let bandRows = max(1, bandPixels / g.outWidth)
                         for firstRow in Swift.stride(from: 0, to: g.outHeight, by: bandRows) {
-                            let rows = min(bandRows, g.outHeight - firstRow)
-                            let width = rows * g.outWidth
-                            Profiler.measure("im2col") {
-                                im2col(image, g, rows: firstRow..<(firstRow + rows), into: columns)
-                            }
-                            gemm(m: g.outChannels, n: width, k: g.patchSize,
+                            let rows = firstRow..<min(g.outHeight, firstRow + bandRows)
+                            gemm(m: g.outChannels, n: rows.count * g.outWidth, k: g.patchSize,
                                  a: .rowMajor(w, rowLength: g.patchSize),
-                                 b: .rowMajor(columns, rowLength: width),
-                                 c: result + firstRow * g.outWidth, ldc: outPlane,
-                                 accumulate: bias != nil)
+                                 b: .patches(ImagePatches(image: image, geometry: g, firstRow: rows.lowerBound)),
+                                 c: result + rows.lowerBound * g.outWidth, ldc: outPlane, accumulate: bias != nil)
                         }
                     }
                 }
@@ -93,42 +86,63 @@ extension Tensor {
     }
 }
 
-/// Builds the column matrix for output rows `rows`:
-/// `col[(c·kH + ky)·kW + kx, (oy − rows.lower)·W_out + ox] = x[c, oy·s + ky − p, ox·s + kx − p]`
-/// (zero where the window hangs over the padding). Parallel over the patch rows.
-func im2col(_ image: UnsafePointer<Float>, _ g: Conv2DGeometry, rows: Range<Int>,
-            into col: UnsafeMutablePointer<Float>) {
-    let width = rows.count * g.outWidth
-    let dst = SendablePointer(col)
-    let src = SendablePointer(UnsafeMutablePointer(mutating: image))
-    Parallel.forEach(g.inChannels) { c in
-        let plane = src.pointer + c * g.inHeight * g.inWidth
-        for ky in 0..<g.kernelHeight {
-            for kx in 0..<g.kernelWidth {
-                var out = dst.pointer + ((c * g.kernelHeight + ky) * g.kernelWidth + kx) * width
-                for oy in rows {
-                    let iy = oy * g.stride + ky - g.padding
-                    if iy < 0 || iy >= g.inHeight {
-                        out.update(repeating: 0, count: g.outWidth)
-                    } else if g.stride == 1 {
-                        // Stride 1: the row is the input row shifted by kx − padding; copy the
-                        // part inside the image, zero the part hanging over the edges.
-                        let line = plane + iy * g.inWidth
-                        let shift = kx - g.padding
-                        let first = max(0, -shift), last = min(g.outWidth, g.inWidth - shift)
-                        if first > 0 { out.update(repeating: 0, count: first) }
-                        if last > first { (out + first).update(from: line + (first + shift), count: last - first) }
-                        if last < g.outWidth { (out + max(first, last)).update(repeating: 0, count: g.outWidth - max(first, last)) }
-                    } else {
-                        let line = plane + iy * g.inWidth
-                        for ox in 0..<g.outWidth {
-                            let ix = ox * g.stride + kx - g.padding
-                            out[ox] = (ix >= 0 && ix < g.inWidth) ? line[ix] : 0
-                        }
-                    }
-                    out += g.outWidth
+/// The im2col matrix of one image, `(C_in·kH·kW, H_out·W_out)`, without storing it:
+/// `B[(c·kH + ky)·kW + kx, oy·W_out + ox] = x[c, oy·s + ky − p, ox·s + kx − p]`, zero where the
+/// window hangs over the padding. The GEMM asks for blocks of it in its packed 16-column panels.
+struct ImagePatches: @unchecked Sendable {
+    let image: UnsafePointer<Float>
+    let geometry: Conv2DGeometry
+    /// The output row that column 0 stands for (convolutions run in bands of rows).
+    let firstRow: Int
+
+    /// Writes columns `columns` (whole panels of 16, zero past the last pixel) for patch rows
+    /// `depth`, laid out as `GEMM+Packing.swift` describes.
+    func pack(columns: Range<Int>, depth: Range<Int>, into packed: UnsafeMutablePointer<Float>) {
+        let g = geometry
+        let window = g.kernelHeight * g.kernelWidth
+        let panelSize = nr * depth.count
+        let panels = (columns.count + nr - 1) / nr
+        // Where each panel starts (output row and column), worked out once: dividing for every
+        // panel and patch row would cost more than the copying.
+        var starts = [(oy: Int, ox: Int)]()
+        starts.reserveCapacity(panels)
+        var (oy, ox) = (firstRow + columns.lowerBound / g.outWidth, columns.lowerBound % g.outWidth)
+        for _ in 0..<panels {
+            starts.append((oy, ox))
+            ox += nr
+            while ox >= g.outWidth { ox -= g.outWidth; oy += 1 }
+        }
+        var (c, ky, kx) = (depth.lowerBound / window, depth.lowerBound % window / g.kernelWidth, depth.lowerBound % g.kernelWidth)
+        for step in 0..<depth.count {
+            let plane = image + c * g.inHeight * g.inWidth
+            for panel in 0..<panels {
+                let out = packed + panel * panelSize + step * nr
+                let (oy, ox) = starts[panel]
+                let iy = oy * g.stride + ky - g.padding, ix = ox * g.stride + kx - g.padding
+                let full = panel < columns.count / nr
+                if g.stride == 1 && full && ox + nr <= g.outWidth && iy >= 0 && iy < g.inHeight && ix >= 0 && ix + nr <= g.inWidth {
+                    // The usual case: 16 neighbouring pixels of one row, all inside the image.
+                    let source = UnsafeRawPointer(plane + iy * g.inWidth + ix)
+                    let target = UnsafeMutableRawPointer(out)
+                    target.storeBytes(of: source.loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+                    target.storeBytes(of: source.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self),
+                                      toByteOffset: 32, as: SIMD8<Float>.self)
+                    continue
+                }
+                // Edges: the panel wraps to the next output row, touches the padding, or ends.
+                var (y, x) = (oy, ox)
+                for i in 0..<nr {
+                    let inside = panel * nr + i < columns.count
+                    let sy = y * g.stride + ky - g.padding, sx = x * g.stride + kx - g.padding
+                    out[i] = inside && sy >= 0 && sy < g.inHeight && sx >= 0 && sx < g.inWidth ? plane[sy * g.inWidth + sx] : 0
+                    x += 1
+                    if x == g.outWidth { x = 0; y += 1 }
                 }
             }
+            // Next patch row: kx, then ky, then the channel.
+            kx += 1
+            if kx == g.kernelWidth { kx = 0; ky += 1 }
+            if ky == g.kernelHeight { ky = 0; c += 1 }
         }
     }
 }

@@ -9,28 +9,39 @@
 // consecutive *outer* indices (rows of A, columns of B) and the packed panel stores, for every
 // depth step `p`, the `width` values `X[outer + 0..<width, p]`.
 
-/// Where `serialGEMM` gets its panels: a plain matrix, packed block by block into a scratch
-/// buffer as the loop nest reaches it, or a matrix packed in full beforehand.
+/// Where `serialGEMM` gets its panels: a plain matrix or a convolution's patches, packed block by
+/// block into a scratch buffer as the loop nest reaches them, or an operand packed in full beforehand.
 enum PanelSource {
     case matrix(MatrixOperand)
+    /// B of a convolution, `(C_in·kH·kW, pixels)`, read straight from the image (see Conv2D.swift).
+    case patches(ImagePatches)
     case packed(PackedMatrix)
 
     /// A scratch buffer for blocks of `outer x depth`, if this source packs as it goes.
     func scratch(panelWidth: Int, outer: Int, depth: Int) -> UnsafeMutablePointer<Float>? {
-        guard case .matrix = self else { return nil }
+        if case .packed = self { return nil }
         return .allocate(capacity: roundUp(outer, to: panelWidth) * depth)
     }
 
     /// The packed panels of block `outer x depth` (`outer` starts on a panel boundary).
     func panels(outer: Range<Int>, depth: Range<Int>, panelWidth: Int,
                 scratch: UnsafeMutablePointer<Float>?) -> UnsafePointer<Float> {
+        if case .packed(let packed) = self { return packed.panels(startingAt: outer.lowerBound, depth: depth) }
+        pack(outer: outer, depth: depth, width: panelWidth, into: scratch!)
+        return UnsafePointer(scratch!)
+    }
+
+    /// Packs block `outer x depth` in panels of `width`: 6 means this is A (outer = its rows),
+    /// 16 means this is B (outer = its columns, so the matrix is read as its transpose).
+    func pack(outer: Range<Int>, depth: Range<Int>, width: Int, into packed: UnsafeMutablePointer<Float>) {
         switch self {
         case .matrix(let x):
-            let view = panelWidth == mr ? x : x.transposed
-            packPanels(view, outer: outer, depth: depth, width: panelWidth, into: scratch!)
-            return UnsafePointer(scratch!)
-        case .packed(let packed):
-            return packed.panels(startingAt: outer.lowerBound, depth: depth)
+            packPanels(width == mr ? x : x.transposed, outer: outer, depth: depth, width: width, into: packed)
+        case .patches(let patches):
+            precondition(width == nr, "image patches are the right operand")
+            patches.pack(columns: outer, depth: depth, into: packed)
+        case .packed:
+            preconditionFailure("already packed")
         }
     }
 }
@@ -45,15 +56,16 @@ final class PackedMatrix: @unchecked Sendable {
 
     /// Packs the rows of A `(count, depth)` in panels of 6.
     convenience init(rowsOf a: MatrixOperand, count: Int, depth: Int, onAllCores: Bool = true) {
-        self.init(a, outer: count, depth: depth, width: mr, onAllCores: onAllCores)
+        self.init(.matrix(a), outer: count, depth: depth, width: mr, onAllCores: onAllCores)
     }
 
     /// Packs the columns of B `(depth, count)` in panels of 16.
     convenience init(columnsOf b: MatrixOperand, count: Int, depth: Int, onAllCores: Bool = true) {
-        self.init(b.transposed, outer: count, depth: depth, width: nr, onAllCores: onAllCores)
+        self.init(.matrix(b), outer: count, depth: depth, width: nr, onAllCores: onAllCores)
     }
 
-    private init(_ x: MatrixOperand, outer: Int, depth: Int, width: Int, onAllCores: Bool) {
+    /// Packs `outer` rows (width 6) or columns (width 16) of `source`, over `depth` steps.
+    init(_ source: PanelSource, outer: Int, depth: Int, width: Int, onAllCores: Bool = true) {
         self.outer = outer
         self.depth = depth
         self.width = width
@@ -65,8 +77,8 @@ final class PackedMatrix: @unchecked Sendable {
             for pc in stride(from: 0, to: depth, by: kc) {
                 let slice = pc..<min(depth, pc + kc)
                 let first = panels.lowerBound * width
-                packPanels(x, outer: first..<min(outer, panels.upperBound * width), depth: slice, width: width,
-                           into: base.pointer + pc * paddedOuter + first * slice.count)
+                source.pack(outer: first..<min(outer, panels.upperBound * width), depth: slice, width: width,
+                            into: base.pointer + pc * paddedOuter + first * slice.count)
             }
         }
         if onAllCores {

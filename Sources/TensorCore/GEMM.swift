@@ -96,14 +96,20 @@ public func gemmReference(m: Int, n: Int, k: Int, a: MatrixOperand, b: MatrixOpe
 ///    operands that are its own, and calls the 6x16 micro-kernel for every pair of panels.
 public func gemm(m: Int, n: Int, k: Int, a: MatrixOperand, b: MatrixOperand,
                  c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false) {
+    gemm(m: m, n: n, k: k, a: a, b: .matrix(b), c: c, ldc: ldc, accumulate: accumulate)
+}
+
+/// `gemm` with B given as a panel source: a matrix, or a convolution's image patches.
+func gemm(m: Int, n: Int, k: Int, a: MatrixOperand, b: PanelSource,
+          c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
     Profiler.measure("gemm") {
         let tiling = GEMMTiling(m: m, n: n, k: k, threads: Parallel.threadCount)
         if tiling.count == 1 || m * n * k <= smallProductLimit {
-            serialGEMM(rows: 0..<m, columns: 0..<n, k: k, a: .matrix(a), b: .matrix(b), c: c, ldc: ldc, accumulate: accumulate)
+            serialGEMM(rows: 0..<m, columns: 0..<n, k: k, a: .matrix(a), b: b, c: c, ldc: ldc, accumulate: accumulate)
             return
         }
         let left: PanelSource = tiling.columnSplits > 1 ? .packed(PackedMatrix(rowsOf: a, count: m, depth: k)) : .matrix(a)
-        let right: PanelSource = tiling.rowSplits > 1 ? .packed(PackedMatrix(columnsOf: b, count: n, depth: k)) : .matrix(b)
+        let right: PanelSource = tiling.rowSplits > 1 ? .packed(PackedMatrix(b, outer: n, depth: k, width: nr)) : b
         let output = SendablePointer(c)
         Parallel.forEach(tiling.count) { tile in
             let (rows, columns) = tiling.tile(tile)

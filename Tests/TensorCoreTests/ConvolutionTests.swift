@@ -19,6 +19,12 @@ struct ConvolutionTests {
         Case(batch: 1, inChannels: 2, outChannels: 3, size: 2, kernel: 5, stride: 1, padding: 3),
         // Large enough for the GEMM's packed, multi-tile path (2 images, 48 channels, 24x24).
         Case(batch: 2, inChannels: 48, outChannels: 40, size: 24, kernel: 3, stride: 1, padding: 1),
+        // Many output channels on a small image: C is cut into row bands, so the image patches are
+        // packed in full before the tiles start; 6x6 outputs wrap inside every 16-pixel panel.
+        Case(batch: 1, inChannels: 8, outChannels: 200, size: 6, kernel: 3, stride: 1, padding: 1),
+        Case(batch: 1, inChannels: 8, outChannels: 200, size: 11, kernel: 3, stride: 2, padding: 1),
+        // 100 rows of 100 pixels: more than one band of output rows.
+        Case(batch: 1, inChannels: 3, outChannels: 8, size: 100, kernel: 3, stride: 1, padding: 1),
     ])
     func matchesReference(c: Case) {
         let x = Tensor(shape: [c.batch, c.inChannels, c.size, c.size],
