@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import TensorCore
 
-/// `sd-bench conv`: GFLOP/s of whole 3x3 convolutions (im2col, GEMM, bias) at the sizes where
+/// `sd-bench conv`: GFLOP/s of whole 3x3 convolutions (patches, GEMM, bias) at the sizes where
 /// the UNet and the VAE decoder spend their time. A convolution costs `2·C_out·C_in·9·H·W` per image.
 struct ConvBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(

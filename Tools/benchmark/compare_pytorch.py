@@ -42,8 +42,8 @@ def timed(fn, repeats=1):
     return best
 
 
-def sgemm_rate(n=2048, repeats=5):
-    """PyTorch's float32 matrix product (its BLAS) on n x n matrices, in GFLOP/s."""
+def sgemm_rate(n=2048, repeats=10):
+    """PyTorch's float32 matrix product (its BLAS) on n x n matrices, in GFLOP/s (best run)."""
     a, b = torch.randn(n, n), torch.randn(n, n)
     return 2 * n ** 3 / timed(lambda: a @ b, repeats) / 1e9
 
@@ -86,9 +86,10 @@ def main():
     print(f"{'part':14} {'Swift s':>8} {'PyTorch s':>10} {'Swift/PyTorch':>14} {'Swift GFLOP/s':>14} "
           f"{'sgemm GFLOP/s':>14} {'of sgemm':>9}")
     for part in ["text-encoder", "unet", "vae-decode"]:
+        before = sgemm_rate()
         ours, _ = swift_part(args.sd_bench, part, args.size, args.batch)
         theirs = pytorch_part(part, args.size, args.batch)
-        sgemm = sgemm_rate()
+        sgemm = max(before, sgemm_rate())   # the machine's rate: the better of before and after
         print(f"{part:14} {ours['seconds']:8.2f} {theirs:10.2f} {ours['seconds'] / theirs:14.2f} "
               f"{ours['gflops']:14.1f} {sgemm:14.1f} {ours['gflops'] / sgemm:9.2f}")
 
