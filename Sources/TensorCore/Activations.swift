@@ -91,20 +91,25 @@ extension Tensor {
     /// Applies a function of eight lanes to every element, on all cores. The last partial group
     /// of eight goes through the same function, padded with zeros.
     func mapVectors(_ f: (SIMD8<Float>) -> SIMD8<Float>) -> Tensor {
-        Profiler.measure("elementwise") {
-            let n = count
-            return withUnsafePointer { x in
-                let source = SendablePointer(UnsafeMutablePointer(mutating: x))
-                return Tensor(shape: shape, unsafeUninitialized: { out in
-                    let target = SendablePointer(out.baseAddress!)
-                    Parallel.forEachChunk(of: (n + 7) / 8) { groups in
-                        for group in groups {
-                            let start = group * 8, lanes = min(8, n - start)
-                            storeLanes(f(loadLanes(source.pointer + start, lanes)), to: target.pointer + start, lanes)
-                        }
-                    }
-                })
+        withUnsafePointer { x in
+            let source = SendablePointer(UnsafeMutablePointer(mutating: x))
+            return Tensor.fillingGroupsOfEight(shape: shape) { start, lanes, out in
+                storeLanes(f(loadLanes(source.pointer + start, lanes)), to: out + start, lanes)
             }
+        }
+    }
+
+    /// A new tensor of `shape` whose elements `body(start, lanes, out)` writes, eight at a time
+    /// (`lanes` < 8 only for the last group), in parallel; timed as elementwise work.
+    static func fillingGroupsOfEight(shape: [Int], _ body: (Int, Int, UnsafeMutablePointer<Float>) -> Void) -> Tensor {
+        Profiler.measure("elementwise") {
+            let n = shape.reduce(1, *)
+            return Tensor(shape: shape, unsafeUninitialized: { out in
+                let target = SendablePointer(out.baseAddress!)
+                Parallel.forEachChunk(of: (n + 7) / 8) { groups in
+                    for group in groups { body(group * 8, min(8, n - group * 8), target.pointer) }
+                }
+            })
         }
     }
 }

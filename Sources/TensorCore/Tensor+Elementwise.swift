@@ -81,22 +81,13 @@ extension Tensor {
     /// group of eight goes through `f` padded with zeros.
     func zipVectors(_ other: Tensor, _ f: (SIMD8<Float>, SIMD8<Float>) -> SIMD8<Float>) -> Tensor {
         precondition(shape == other.shape, "shapes differ: \(shape) vs \(other.shape)")
-        return Profiler.measure("elementwise") {
-            let n = count
-            return withUnsafePointer { x in
-                other.withUnsafePointer { y in
-                    let left = SendablePointer(UnsafeMutablePointer(mutating: x))
-                    let right = SendablePointer(UnsafeMutablePointer(mutating: y))
-                    return Tensor(shape: shape, unsafeUninitialized: { out in
-                        let target = SendablePointer(out.baseAddress!)
-                        Parallel.forEachChunk(of: (n + 7) / 8) { groups in
-                            for group in groups {
-                                let start = group * 8, lanes = min(8, n - start)
-                                storeLanes(f(loadLanes(left.pointer + start, lanes), loadLanes(right.pointer + start, lanes)),
-                                           to: target.pointer + start, lanes)
-                            }
-                        }
-                    })
+        return withUnsafePointer { x in
+            other.withUnsafePointer { y in
+                let left = SendablePointer(UnsafeMutablePointer(mutating: x))
+                let right = SendablePointer(UnsafeMutablePointer(mutating: y))
+                return Tensor.fillingGroupsOfEight(shape: shape) { start, lanes, out in
+                    storeLanes(f(loadLanes(left.pointer + start, lanes), loadLanes(right.pointer + start, lanes)),
+                               to: out + start, lanes)
                 }
             }
         }
