@@ -113,24 +113,30 @@ func gemm(m: Int, n: Int, k: Int, a: MatrixOperand, b: PanelSource,
         let output = SendablePointer(c)
         Parallel.forEach(tiling.count) { tile in
             let (rows, columns) = tiling.tile(tile)
-            let corner = output.pointer + rows.lowerBound * ldc + columns.lowerBound
-            if ldc % 1024 != 0 || k < 128 {
-                serialGEMM(rows: rows, columns: columns, k: k, a: left, b: right, c: corner, ldc: ldc, accumulate: accumulate)
-                return
-            }
-            // Rows of C a multiple of 4 KB apart (a 64x64 feature map's rows are 16 KB apart, a
-            // 512x512 one's 1 MB) all fall into the same few cache sets and evict each other while
-            // the kernel works down the tile. Work on a copy with a padded row length instead.
-            let width = columns.count + nr
-            let copy = UnsafeMutablePointer<Float>.allocate(capacity: rows.count * width)
-            defer { copy.deallocate() }
-            if accumulate {
-                for r in 0..<rows.count { (copy + r * width).update(from: corner + r * ldc, count: columns.count) }
-            }
-            serialGEMM(rows: rows, columns: columns, k: k, a: left, b: right, c: copy, ldc: width, accumulate: accumulate)
-            for r in 0..<rows.count { (corner + r * ldc).update(from: copy + r * width, count: columns.count) }
+            multiplyTile(rows: rows, columns: columns, k: k, a: left, b: right,
+                         c: output.pointer + rows.lowerBound * ldc + columns.lowerBound, ldc: ldc, accumulate: accumulate)
         }
     }
+}
+
+/// One tile on one core: `serialGEMM`, on C itself or, when C's rows are a multiple of 4 KB apart,
+/// on a copy. Such rows (a 64x64 feature map's are 16 KB apart, a 512x512 one's 1 MB) all fall into
+/// the same few cache sets and evict each other while the kernel works down the tile; a copy with
+/// a padded row length spreads them out, and costs one pass over the tile.
+func multiplyTile(rows: Range<Int>, columns: Range<Int>, k: Int, a: PanelSource, b: PanelSource,
+                  c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+    if ldc % 1024 != 0 || k < 128 {
+        serialGEMM(rows: rows, columns: columns, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
+        return
+    }
+    let width = columns.count + nr
+    let copy = UnsafeMutablePointer<Float>.allocate(capacity: rows.count * width)
+    defer { copy.deallocate() }
+    if accumulate {
+        for r in 0..<rows.count { (copy + r * width).update(from: c + r * ldc, count: columns.count) }
+    }
+    serialGEMM(rows: rows, columns: columns, k: k, a: a, b: b, c: copy, ldc: width, accumulate: accumulate)
+    for r in 0..<rows.count { (c + r * ldc).update(from: copy + r * width, count: columns.count) }
 }
 
 /// How `gemm` cuts C into tiles for the cores: `rowSplits x columnSplits` rectangles, with edges on
