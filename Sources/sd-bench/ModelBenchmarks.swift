@@ -121,6 +121,15 @@ enum ModelBenchmark {
         return 2 * Double(n * n * n) / seconds / 1e9
     }
 
+    /// One subcommand's work: the GEMM peak as the yardstick (if asked), the part, its report.
+    static func runOne(_ options: ModelBenchmarkOptions, measuringPeak: Bool, _ part: () throws -> PartResult) throws {
+        runs = options.runs
+        let peak = measuringPeak ? gemmPeak() : nil
+        let result = try part()
+        report(result, gemmPeak: peak)
+        if options.json { try printJSON([result], extra: peak.map { ["gemm_peak_gflops": $0] } ?? [:]) }
+    }
+
     static func printJSON(_ parts: [PartResult], extra: [String: Any]) throws {
         var object = extra
         for part in parts { object[part.name] = part.json }
@@ -137,11 +146,7 @@ struct UNetBenchmark: ParsableCommand {
     @OptionGroup var options: ModelBenchmarkOptions
 
     func run() throws {
-        ModelBenchmark.runs = options.runs
-        let peak = ModelBenchmark.gemmPeak()
-        let part = try ModelBenchmark.unet(size: options.size, batch: options.batch)
-        ModelBenchmark.report(part, gemmPeak: peak)
-        if options.json { try ModelBenchmark.printJSON([part], extra: ["gemm_peak_gflops": peak]) }
+        try ModelBenchmark.runOne(options, measuringPeak: true) { try ModelBenchmark.unet(size: options.size, batch: options.batch) }
     }
 }
 
@@ -152,11 +157,7 @@ struct VAEDecodeBenchmark: ParsableCommand {
     @OptionGroup var options: ModelBenchmarkOptions
 
     func run() throws {
-        ModelBenchmark.runs = options.runs
-        let peak = ModelBenchmark.gemmPeak()
-        let part = try ModelBenchmark.vaeDecode(size: options.size)
-        ModelBenchmark.report(part, gemmPeak: peak)
-        if options.json { try ModelBenchmark.printJSON([part], extra: ["gemm_peak_gflops": peak]) }
+        try ModelBenchmark.runOne(options, measuringPeak: true) { try ModelBenchmark.vaeDecode(size: options.size) }
     }
 }
 
@@ -167,10 +168,7 @@ struct TextEncoderBenchmark: ParsableCommand {
     @OptionGroup var options: ModelBenchmarkOptions
 
     func run() throws {
-        ModelBenchmark.runs = options.runs
-        let part = try ModelBenchmark.textEncoder(batch: options.batch)
-        ModelBenchmark.report(part, gemmPeak: nil)
-        if options.json { try ModelBenchmark.printJSON([part], extra: [:]) }
+        try ModelBenchmark.runOne(options, measuringPeak: false) { try ModelBenchmark.textEncoder(batch: options.batch) }
     }
 }
 
