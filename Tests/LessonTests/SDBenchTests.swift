@@ -1,0 +1,36 @@
+import Foundation
+import Testing
+
+/// `sd-bench` run as its help text shows, on the smallest part (the text encoder), so that the
+/// JSON contract the comparison script relies on is checked. Its numbers are speeds and are not
+/// judged here; only that they are there and sensible.
+@Suite("sd-bench: the report and its JSON line")
+struct SDBenchTests {
+    @Test("text-encoder --json: seconds, GFLOP counted from the shapes, the rate and a per-operation profile")
+    func textEncoderJSON() throws {
+        let run = try LessonRunner.run("sd-bench", ["text-encoder", "--batch", "1", "--runs", "1", "--json"])
+        #expect(run.status == 0, "\(run.errors)")
+        #expect(run.output.contains("text-encoder") && run.output.contains("gemm"))
+        let last = try #require(run.output.split(separator: "\n").last)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])
+        let part = try #require(object["text-encoder"] as? [String: Any])
+        let seconds = try #require(part["seconds"] as? Double), gflop = try #require(part["gflop"] as? Double)
+        let gflops = try #require(part["gflops"] as? Double)
+        // One 77-token prompt through 12 layers of width 768: 2·12·(77·(4·768² + 2·768·3072) + 2·77²·768).
+        #expect(abs(gflop - 13.3) < 0.1)
+        #expect(seconds > 0 && abs(gflops - gflop / seconds) < 1e-6 * gflops)
+        let profile = try #require(part["profile"] as? [String: Double])
+        #expect((profile["gemm"] ?? 0) > 0 && (profile["gemm"] ?? .infinity) <= seconds)
+    }
+
+    @Test("bad arguments are named, with a non-zero exit")
+    func badArguments() throws {
+        for (arguments, message) in [(["unet", "--runs", "0"], "--runs must be at least 1"),
+                                     (["unet", "--size", "100"], "--size must be a multiple of 64"),
+                                     (["conv", "--repeats", "0"], "--repeats must be at least 1")] {
+            let run = try LessonRunner.run("sd-bench", arguments)
+            #expect(run.status != 0)
+            #expect(run.errors.contains(message), "\(run.errors)")
+        }
+    }
+}
