@@ -50,14 +50,8 @@ enum PanelSource {
 /// every tile that needs it. Slices of `kc` depth steps follow each other; inside a slice, panels
 /// of `width` outer indices follow each other, each `depth × width` numbers.
 final class PackedMatrix: @unchecked Sendable {
-    let outer, depth, width: Int
     private let paddedOuter: Int
     private let storage: UnsafeMutablePointer<Float>
-
-    /// Packs the rows of A `(count, depth)` in panels of 6.
-    convenience init(rowsOf a: MatrixOperand, count: Int, depth: Int, onAllCores: Bool = true) {
-        self.init(.matrix(a), outer: count, depth: depth, width: mr, onAllCores: onAllCores)
-    }
 
     /// Packs the columns of B `(depth, count)` in panels of 16.
     convenience init(columnsOf b: MatrixOperand, count: Int, depth: Int, onAllCores: Bool = true) {
@@ -66,9 +60,6 @@ final class PackedMatrix: @unchecked Sendable {
 
     /// Packs `outer` rows (width 6) or columns (width 16) of `source`, over `depth` steps.
     init(_ source: PanelSource, outer: Int, depth: Int, width: Int, onAllCores: Bool = true) {
-        self.outer = outer
-        self.depth = depth
-        self.width = width
         paddedOuter = roundUp(outer, to: width)
         storage = .allocate(capacity: max(1, paddedOuter * depth))
         let panelCount = paddedOuter / width

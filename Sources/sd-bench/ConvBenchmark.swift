@@ -42,22 +42,3 @@ struct ConvBenchmark: ParsableCommand {
         }
     }
 }
-
-/// A tiny fast generator for benchmark inputs (values in [-1, 1)); the numbers do not matter,
-/// only that producing them takes no time.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func floats(_ count: Int) -> [Float] {
-        (0..<count).map { _ in Float(next() >> 40) / Float(1 << 23) - 1 }
-    }
-}

@@ -39,11 +39,8 @@ struct ModelBenchmarkOptions: ParsableArguments {
 }
 
 enum ModelBenchmark {
-    /// How many times each model runs; set from `--runs`.
-    nonisolated(unsafe) static var runs = 2
-
     /// Times `body` `runs` times with the per-operation profiler on and keeps the fastest run.
-    static func measure(_ name: String, gflop: Double, _ body: () throws -> Void) rethrows -> PartResult {
+    static func measure(_ name: String, gflop: Double, runs: Int, _ body: () throws -> Void) rethrows -> PartResult {
         var fastest: PartResult?
         for _ in 0..<runs {
             Profiler.reset()
@@ -59,7 +56,7 @@ enum ModelBenchmark {
         return fastest!
     }
 
-    static func unet(size: Int, batch: Int) throws -> PartResult {
+    static func unet(size: Int, batch: Int, runs: Int) throws -> PartResult {
         let configuration = UNetConfiguration.sd15
         let model = try UNet2DConditionModel(Weights(RandomWeights.store(seed: 1)), configuration: configuration)
         var generator = TorchGenerator(seed: 0)
@@ -67,22 +64,22 @@ enum ModelBenchmark {
         let context = generator.randn([batch, 77, 768])
         let gflop = UNet2DConditionModel.flopCount(configuration: configuration, latentHeight: size / 8,
                                                    latentWidth: size / 8, batch: batch) / 1e9
-        return measure("unet", gflop: gflop) {
+        return measure("unet", gflop: gflop, runs: runs) {
             _ = model(latents, timestep: 500, encoderHiddenStates: context)
         }
     }
 
-    static func vaeDecode(size: Int) throws -> PartResult {
+    static func vaeDecode(size: Int, runs: Int) throws -> PartResult {
         let model = try AutoencoderKL(Weights(RandomWeights.store(seed: 2)), configuration: .sd15)
         var generator = TorchGenerator(seed: 0)
         let latents = generator.randn([1, 4, size / 8, size / 8])
         let gflop = Double(try AutoencoderKL.flops(configuration: .sd15, height: size, width: size).decode) / 1e9
-        return try measure("vae-decode", gflop: gflop) {
+        return try measure("vae-decode", gflop: gflop, runs: runs) {
             _ = try model.decode(scaledLatents: latents)
         }
     }
 
-    static func textEncoder(batch: Int) throws -> PartResult {
+    static func textEncoder(batch: Int, runs: Int) throws -> PartResult {
         let configuration = CLIPTextConfiguration.sd15
         let model = try CLIPTextModel(Weights(RandomWeights.store(seed: 3)), configuration: configuration)
         let tokenizer = try CLIPTokenizer()
@@ -90,7 +87,7 @@ enum ModelBenchmark {
         // Per token and layer: 4 D×D projections, 2 D×4D MLP matrices, and QKᵀ and PV (T×D each).
         let d = Double(configuration.hiddenSize), t = 77.0, layers = Double(configuration.numHiddenLayers)
         let gflop = 2 * Double(batch) * layers * (t * (4 * d * d + 2 * d * Double(configuration.intermediateSize)) + 2 * t * t * d) / 1e9
-        return measure("text-encoder", gflop: gflop) { _ = model(ids) }
+        return measure("text-encoder", gflop: gflop, runs: runs) { _ = model(ids) }
     }
 
     /// Prints a part's line and its profile.
@@ -123,7 +120,6 @@ enum ModelBenchmark {
 
     /// One subcommand's work: the GEMM peak as the yardstick (if asked), the part, its report.
     static func runOne(_ options: ModelBenchmarkOptions, measuringPeak: Bool, _ part: () throws -> PartResult) throws {
-        runs = options.runs
         let peak = measuringPeak ? gemmPeak() : nil
         let result = try part()
         report(result, gemmPeak: peak)
@@ -146,7 +142,7 @@ struct UNetBenchmark: ParsableCommand {
     @OptionGroup var options: ModelBenchmarkOptions
 
     func run() throws {
-        try ModelBenchmark.runOne(options, measuringPeak: true) { try ModelBenchmark.unet(size: options.size, batch: options.batch) }
+        try ModelBenchmark.runOne(options, measuringPeak: true) { try ModelBenchmark.unet(size: options.size, batch: options.batch, runs: options.runs) }
     }
 }
 
@@ -157,7 +153,7 @@ struct VAEDecodeBenchmark: ParsableCommand {
     @OptionGroup var options: ModelBenchmarkOptions
 
     func run() throws {
-        try ModelBenchmark.runOne(options, measuringPeak: true) { try ModelBenchmark.vaeDecode(size: options.size) }
+        try ModelBenchmark.runOne(options, measuringPeak: true) { try ModelBenchmark.vaeDecode(size: options.size, runs: options.runs) }
     }
 }
 
@@ -168,7 +164,7 @@ struct TextEncoderBenchmark: ParsableCommand {
     @OptionGroup var options: ModelBenchmarkOptions
 
     func run() throws {
-        try ModelBenchmark.runOne(options, measuringPeak: false) { try ModelBenchmark.textEncoder(batch: options.batch) }
+        try ModelBenchmark.runOne(options, measuringPeak: false) { try ModelBenchmark.textEncoder(batch: options.batch, runs: options.runs) }
     }
 }
 
@@ -179,12 +175,11 @@ struct AllBenchmarks: ParsableCommand {
     @OptionGroup var options: ModelBenchmarkOptions
 
     func run() throws {
-        ModelBenchmark.runs = options.runs
         let peak = ModelBenchmark.gemmPeak()
         print(String(format: "GEMM 2048x2048x2048: %.1f GFLOP/s", peak))
-        let parts = [try ModelBenchmark.textEncoder(batch: options.batch),
-                     try ModelBenchmark.unet(size: options.size, batch: options.batch),
-                     try ModelBenchmark.vaeDecode(size: options.size)]
+        let parts = [try ModelBenchmark.textEncoder(batch: options.batch, runs: options.runs),
+                     try ModelBenchmark.unet(size: options.size, batch: options.batch, runs: options.runs),
+                     try ModelBenchmark.vaeDecode(size: options.size, runs: options.runs)]
         for part in parts { ModelBenchmark.report(part, gemmPeak: part.name == "text-encoder" ? nil : peak) }
         if options.json { try ModelBenchmark.printJSON(parts, extra: ["gemm_peak_gflops": peak]) }
     }
