@@ -43,11 +43,11 @@ let package = Package(
             name: "_CLibGD", pkgConfig: "gdlib",
             providers: [.apt(["libgd-dev"]), .brew(["gd"])]),
 
-        // Tells glibc's malloc to reuse freed activation buffers (see the comment in its .c file).
-        .target(name: "_CAllocator"),
+        // Memory hints Swift cannot give: malloc reuse, huge pages, cache prefetch (see its .c file).
+        .target(name: "_CMemory"),
 
         // MARK: Libraries
-        .target(name: "TensorCore", dependencies: ["_CAllocator"], swiftSettings: vectorUnits),
+        .target(name: "TensorCore", dependencies: ["_CMemory"], swiftSettings: vectorUnits),
         // Its tests reach internal pieces (chunk writer, CRC, plot axes) with @testable import,
         // which a release build allows only when compiled for testing.
         .target(name: "FrameExport", dependencies: ["TensorCore", "_CLibPNG", "_CLibGD"],

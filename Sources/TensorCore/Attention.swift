@@ -7,7 +7,8 @@ import Foundation
 // computed separately for each head. Tensors keep the heads packed side by side in the feature
 // dimension, `(N, T, H·d)`, exactly as the linear projections produce them: head `h` of token `t`
 // is the slice `[h·d, (h+1)·d)`. The GEMM's strided operands pick a head out in place, so no
-// permute to `(N, H, T, d)` is ever made.
+// permute to `(N, H, T, d)` is ever made. Each head runs on one core in `AttentionHead`, which
+// computes the products transposed (see there for why).
 
 /// Called with the attention probabilities of one block of query rows of one head:
 /// `(batch, head, query rows, probabilities (rows.count, S) row-major)`. The cross-attention lesson
@@ -41,13 +42,6 @@ func attention(query: Tensor, key: Tensor, value: Tensor, heads: Int,
     precondition(width % heads == 0 && valueWidth % heads == 0, "\(width) features do not split into \(heads) heads")
     if let mask { precondition(mask.shape == [t, s], "mask must be (\(t), \(s)), got \(mask.shape)") }
     let d = width / heads, dv = valueWidth / heads
-    let scale = 1 / Float(d).squareRoot()
-
-    // Query rows per block: the block's scores (rows, S) take at most 384 KB, so they are still in
-    // the core's L2 cache when the softmax and the product with V read them back. At 64x64 latents
-    // (S = 4096) that is 24 rows (a multiple of the GEMM's 6-row tile) instead of a 64 MB score
-    // matrix per head.
-    let rowsPerBlock = min(t, max(mr, (96 << 10) / max(1, s) / mr * mr))
     // Every element is written below: each (sample, head) fills its columns for all query rows.
     var out = Tensor(shape: [batch, t, valueWidth], unsafeUninitialized: { _ in })
 
@@ -60,41 +54,18 @@ func attention(query: Tensor, key: Tensor, value: Tensor, heads: Int,
         let v = SendablePointer(UnsafeMutablePointer(mutating: v)), o = SendablePointer(o)
         let m = SendablePointer(UnsafeMutablePointer(mutating: maskPointer))
 
-        // One piece of work per (sample, head), each on one core with single-threaded GEMMs.
+        // One piece of work per (sample, head), each on one core.
         func attendOneHead(_ task: Int) {
             let n = task / heads, h = task % heads
-            let qHead = q.pointer + n * t * width + h * d
-            let oHead = o.pointer + n * t * valueWidth + h * dv
-            // Kᵀ (d, S) and V (S, dv) of this head, packed once for all blocks of query rows.
-            // Kᵀ is K read with swapped strides.
-            let keysT = PackedMatrix(columnsOf: MatrixOperand(k.pointer + n * s * width + h * d, rowStride: 1, columnStride: width),
-                                     count: s, depth: d, onAllCores: false)
-            let values = PackedMatrix(columnsOf: .rowMajor(v.pointer + n * s * valueWidth + h * dv, rowLength: valueWidth),
-                                      count: dv, depth: s, onAllCores: false)
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: rowsPerBlock * s)
-            defer { scores.deallocate() }
-
-            for first in stride(from: 0, to: t, by: rowsPerBlock) {
-                let rows = min(rowsPerBlock, t - first)
-                // scores = Q_block · Kᵀ   (rows, d) · (d, S)
-                serialGEMM(rows: 0..<rows, columns: 0..<s, k: d, a: .matrix(.rowMajor(qHead + first * width, rowLength: width)),
-                           b: .packed(keysT), c: scores, ldc: s, accumulate: false)
-                // probabilities = softmax(scores / √d + mask), row by row.
-                for r in 0..<rows {
-                    let row = scores + r * s
-                    if mask != nil {
-                        let maskRow = m.pointer + (first + r) * s
-                        for j in 0..<s { row[j] = row[j] * scale + maskRow[j] }
-                        softmaxRow(row, count: s)
-                    } else {
-                        softmaxRow(row, count: s, scale: scale)
-                    }
-                }
-                observer?(n, h, first..<(first + rows), UnsafeBufferPointer(start: scores, count: rows * s))
-                // out_block = probabilities · V   (rows, S) · (S, dv), written into head h's slice.
-                serialGEMM(rows: 0..<rows, columns: 0..<dv, k: s, a: .matrix(.rowMajor(scores, rowLength: s)),
-                           b: .packed(values), c: oHead + first * valueWidth, ldc: valueWidth, accumulate: false)
-            }
+            let head = AttentionHead(
+                query: MatrixOperand.rowMajor(q.pointer + n * t * width + h * d, rowLength: width),
+                key: MatrixOperand.rowMajor(k.pointer + n * s * width + h * d, rowLength: width),
+                value: MatrixOperand.rowMajor(v.pointer + n * s * valueWidth + h * dv, rowLength: valueWidth),
+                mask: mask == nil ? nil : m.pointer,
+                queries: t, keys: s, depth: d, valueDepth: dv)
+            let output = o.pointer + n * t * valueWidth + h * dv
+            head.attend(into: output, outputRowLength: valueWidth,
+                        observe: observer.map { observer in { rows, probabilities in observer(n, h, rows, probabilities) } })
         }
 
         // An observer sees the heads one after another, on the calling thread.
@@ -105,6 +76,126 @@ func attention(query: Tensor, key: Tensor, value: Tensor, heads: Int,
         }
     }}}}}
     return out
+}
+
+/// One head of one sample, computed on one core in blocks of query rows.
+///
+/// The products are computed *transposed*, with the keys down the rows:
+///
+///     Sᵀ = K · Qᵀ        (S, d) · (d, queries)      scores, one column per query
+///     Pᵀ = softmax down each column of Sᵀ
+///     Oᵀ = Vᵀ · Pᵀ       (dv, S) · (S, queries)
+///
+/// Why: with 16 queries side by side, Sᵀ is `S` rows of 16 numbers, which is exactly the packed
+/// layout of a 16-column panel of the GEMM's right operand (see GEMM+Packing.swift). So the
+/// probabilities go straight from the softmax into the second product, with no copy; the softmax
+/// works on 16 queries at once, two vectors per key; and the short side of the second product is
+/// dv (40 in SD's UNet), padded to 42 rows for the 6-row register tile instead of 48 columns for
+/// the 16-column one. The division by the softmax's sum waits until the end, where it touches
+/// `dv` numbers per query instead of `S`.
+struct AttentionHead {
+    /// `(T, d)`, `(S, d)`, `(S, dv)`: this head's slices, rows `width` apart.
+    let query, key, value: MatrixOperand
+    /// Additive mask `(T, S)`, row-major, or nil.
+    let mask: UnsafePointer<Float>?
+    let queries, keys, depth, valueDepth: Int
+
+    init(query: MatrixOperand, key: MatrixOperand, value: MatrixOperand, mask: UnsafeMutablePointer<Float>?,
+         queries: Int, keys: Int, depth: Int, valueDepth: Int) {
+        self.query = query; self.key = key; self.value = value
+        self.mask = mask.map { UnsafePointer($0) }
+        self.queries = queries; self.keys = keys; self.depth = depth; self.valueDepth = valueDepth
+    }
+
+    /// Panels of 16 queries per block: as many as keep the block's scores (S x 16 floats per
+    /// panel) within about 512 KB, the size of a core's L2 cache, and at most 4. At 64x64 latents
+    /// (S = 4096) that is 2 panels, 32 queries.
+    var panelsPerBlock: Int { max(1, min(4, (512 << 10) / (max(1, keys) * nr * MemoryLayout<Float>.stride))) }
+
+    /// Writes `softmax(Q Kᵀ / √d + mask) V` into `output` (rows `outputRowLength` apart), and shows
+    /// each block's probabilities, `(rows, S)` row-major, to `observe`.
+    func attend(into output: UnsafeMutablePointer<Float>, outputRowLength: Int,
+                observe: ((Range<Int>, UnsafeBufferPointer<Float>) -> Void)?) {
+        let s = keys, d = depth, dv = valueDepth
+        let scale = 1 / Float(d).squareRoot()
+        // K as the left operand (S rows) and Vᵀ as the left operand (dv rows): packed once, read
+        // by every block of queries.
+        let packedKeys = PackedMatrix(.matrix(key), outer: s, depth: d, width: mr, onAllCores: false)
+        let packedValuesT = PackedMatrix(.matrix(value.transposed), outer: dv, depth: s, width: mr, onAllCores: false)
+        let paddedDV = roundUp(dv, to: mr)
+        let panels = panelsPerBlock
+        // Per block: Qᵀ's panels (d x 16 each), Sᵀ (S x 16 per panel), Oᵀ (dv x 16 per panel).
+        let queryPanels = UnsafeMutablePointer<Float>.allocate(capacity: panels * nr * d)
+        let scores = UnsafeMutablePointer<Float>.allocate(capacity: panels * nr * s)
+        let outputT = UnsafeMutablePointer<Float>.allocate(capacity: panels * nr * paddedDV)
+        var inverseSums = [Float](repeating: 0, count: panels * nr)
+        defer { queryPanels.deallocate(); scores.deallocate(); outputT.deallocate() }
+
+        for first in stride(from: 0, to: queries, by: panels * nr) {
+            let rows = first..<min(queries, first + panels * nr)
+            let blockPanels = (rows.count + nr - 1) / nr
+            // Qᵀ for this block, as packed 16-column panels (zero past the last query).
+            packPanels(query, outer: rows, depth: 0..<d, width: nr, into: queryPanels)
+
+            for panel in 0..<blockPanels {
+                let scoresT = scores + panel * nr * s
+                // Sᵀ = K · Qᵀ, one 6-key register tile at a time.
+                for slice in depthSlices(d) {
+                    let pc = slice.lowerBound
+                    let keyPanels = packedKeys.panels(startingAt: 0, depth: slice)
+                    for row in stride(from: 0, to: s, by: mr) {
+                        microKernel(kc: slice.count, a: keyPanels + row * slice.count, b: queryPanels + panel * nr * d + pc * nr,
+                                    c: scoresT + row * nr, ldc: nr, rows: min(mr, s - row), columns: nr, overwrite: pc == 0)
+                    }
+                }
+                if let mask {
+                    // Sᵀ[j, i] = Sᵀ[j, i] / √d + mask[query i, key j]
+                    for i in 0..<min(nr, rows.count - panel * nr) {
+                        let maskRow = mask + (rows.lowerBound + panel * nr + i) * s
+                        for j in 0..<s { scoresT[j * nr + i] = scoresT[j * nr + i] * scale + maskRow[j] }
+                    }
+                }
+                let sums = softmaxColumns(scoresT, count: s, scale: mask == nil ? scale : 1)
+                for i in 0..<nr { inverseSums[panel * nr + i] = sums[i] > 0 ? 1 / sums[i] : 0 }
+            }
+
+            // Oᵀ = Vᵀ · Pᵀ over S in depth slices: each slice of Vᵀ is read once for all the
+            // block's query panels.
+            for slice in depthSlices(s) {
+                let pc = slice.lowerBound
+                let valuePanels = packedValuesT.panels(startingAt: 0, depth: slice)
+                for panel in 0..<blockPanels {
+                    for row in stride(from: 0, to: dv, by: mr) {
+                        microKernel(kc: slice.count, a: valuePanels + row * slice.count, b: scores + panel * nr * s + pc * nr,
+                                    c: outputT + panel * nr * paddedDV + row * nr, ldc: nr,
+                                    rows: min(mr, dv - row), columns: nr, overwrite: pc == 0)
+                    }
+                }
+            }
+
+            // O[query, c] = Oᵀ[c, query] / Σ, the softmax's division, done here on dv numbers.
+            for (i, query) in rows.enumerated() {
+                let panel = i / nr, lane = i % nr
+                let source = outputT + panel * nr * paddedDV + lane, target = output + query * outputRowLength
+                let inverse = inverseSums[i]
+                for c in 0..<dv { target[c] = source[c * nr] * inverse }
+            }
+
+            if let observe { observeProbabilities(rows: rows, scores: scores, inverseSums: inverseSums, observe: observe) }
+        }
+    }
+
+    /// Hands a block's probabilities to an observer the usual way round, `(rows, S)` row-major and
+    /// divided by their sums. Only lessons watch attention, on small inputs, so this copy is cheap.
+    private func observeProbabilities(rows: Range<Int>, scores: UnsafePointer<Float>, inverseSums: [Float],
+                                      observe: (Range<Int>, UnsafeBufferPointer<Float>) -> Void) {
+        var probabilities = [Float](repeating: 0, count: rows.count * keys)
+        for i in 0..<rows.count {
+            let column = scores + i / nr * nr * keys + i % nr
+            for j in 0..<keys { probabilities[i * keys + j] = column[j * nr] * inverseSums[i] }
+        }
+        probabilities.withUnsafeBufferPointer { observe(rows, $0) }
+    }
 }
 
 /// The definition, with plain loops and Double sums: the test oracle for

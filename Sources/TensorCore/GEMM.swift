@@ -76,11 +76,22 @@ public func gemmReference(m: Int, n: Int, k: Int, a: MatrixOperand, b: MatrixOpe
 @usableFromInline let nr = 16
 
 /// Cache blocks (the classic Goto/BLIS loop nest, see `serialGEMM`). A `kc x 16` panel of B
-/// (16 KB) stays in L1 while the kernel sweeps it; an `mc x kc` block of A (~150 KB) stays in L2;
-/// a `kc x nc` block of B (~3 MB) stays in L3 and is reused by every block of A.
-@usableFromInline let kc = 256
+/// (at most 20 KB) stays in L1 while the kernel sweeps it; an `mc x kc` block of A (at most 184 KB)
+/// stays in L2; a `kc x nc` block of B (~4 MB) stays in L3 and is reused by every block of A.
+/// `kc` is a maximum: see `depthSlices`.
+@usableFromInline let kc = 320
 @usableFromInline let mc = 144
 @usableFromInline let nc = 3072
+
+/// The depth `k` cut into slices of at most `kc` steps, all the same size but the last: 320 is
+/// one slice, 640 two of 320, 4096 thirteen of 316. Every slice but the first adds its partial
+/// sums to C, so the fewer the better, and a short last slice (64 after four of 256, say) would
+/// pay a whole pass over C for little arithmetic. Packed operands use the same slices.
+public func depthSlices(_ k: Int) -> [Range<Int>] {
+    let count = max(1, (k + kc - 1) / kc)
+    let size = (k + count - 1) / count
+    return stride(from: 0, to: k, by: max(1, size)).map { $0..<min(k, $0 + size) }
+}
 
 /// Below this many multiply-adds the packing overhead does not pay off.
 @usableFromInline let smallProductLimit = 4096
@@ -198,14 +209,15 @@ func serialGEMM(rows: Range<Int>, columns: Range<Int>, k: Int, a: PanelSource, b
                       b: b.offset(row: 0, column: columns.lowerBound), c: c, ldc: ldc, accumulate: accumulate)
         return
     }
-    let scratchA = a.scratch(panelWidth: mr, outer: min(rows.count, mc), depth: min(k, kc))
-    let scratchB = b.scratch(panelWidth: nr, outer: min(columns.count, nc), depth: min(k, kc))
+    let slices = depthSlices(k)
+    let scratchA = a.scratch(panelWidth: mr, outer: min(rows.count, mc), depth: slices.first?.count ?? 0)
+    let scratchB = b.scratch(panelWidth: nr, outer: min(columns.count, nc), depth: slices.first?.count ?? 0)
     defer { scratchA?.deallocate(); scratchB?.deallocate() }
 
     for jc in stride(from: columns.lowerBound, to: columns.upperBound, by: nc) {
         let blockColumns = jc..<min(columns.upperBound, jc + nc)
-        for pc in stride(from: 0, to: k, by: kc) {
-            let depth = pc..<min(k, pc + kc)
+        for depth in slices {
+            let pc = depth.lowerBound
             let panelsB = b.panels(outer: blockColumns, depth: depth, panelWidth: nr, scratch: scratchB)
             for ic in stride(from: rows.lowerBound, to: rows.upperBound, by: mc) {
                 let blockRows = ic..<min(rows.upperBound, ic + mc)

@@ -44,6 +44,41 @@ public func softmaxRow(_ row: UnsafeMutablePointer<Float>, count: Int, scale: Fl
     for i in 0..<count { row[i] *= inverse }
 }
 
+/// Softmax down each of the 16 columns of a row-major `(count, 16)` block, in place, except for
+/// the division: leaves `p_ji = e^(s·(z_ji − max_j z_ji))` and returns the column sums `Σ_j p_ji`.
+///
+/// Attention keeps 16 queries' scores side by side like this (see `AttentionHead`): each row is
+/// two vectors, and the division is done later, on the product with V. A column that is all
+/// `-infinity` (every key masked out) comes back as zeros with sum 0.
+public func softmaxColumns(_ block: UnsafeMutablePointer<Float>, count: Int, scale: Float) -> SIMD16<Float> {
+    typealias V = SIMD8<Float>
+    let raw = UnsafeMutableRawPointer(block)
+    let rowBytes = 16 * MemoryLayout<Float>.stride
+
+    var max0 = V(repeating: -.infinity), max1 = V(repeating: -.infinity)
+    for j in 0..<count {
+        let z0 = raw.loadUnaligned(fromByteOffset: j * rowBytes, as: V.self)
+        let z1 = raw.loadUnaligned(fromByteOffset: j * rowBytes + 32, as: V.self)
+        max0.replace(with: z0, where: z0 .> max0)
+        max1.replace(with: z1, where: z1 .> max1)
+    }
+    // e^(s·z − s·max): one fused multiply-add per lane before the exponential. A fully masked
+    // column takes max = 0, so its e^(−infinity) are zeros instead of NaN.
+    max0.replace(with: 0, where: max0 .== -.infinity)
+    max1.replace(with: 0, where: max1 .== -.infinity)
+    let scaleV = V(repeating: scale), offset0 = max0 * scale, offset1 = max1 * scale
+    var sum0 = V(), sum1 = V()
+    for j in 0..<count {
+        let e0 = exp(raw.loadUnaligned(fromByteOffset: j * rowBytes, as: V.self) * scaleV - offset0)
+        let e1 = exp(raw.loadUnaligned(fromByteOffset: j * rowBytes + 32, as: V.self) * scaleV - offset1)
+        raw.storeBytes(of: e0, toByteOffset: j * rowBytes, as: V.self)
+        raw.storeBytes(of: e1, toByteOffset: j * rowBytes + 32, as: V.self)
+        sum0 += e0
+        sum1 += e1
+    }
+    return SIMD16(lowHalf: sum0, highHalf: sum1)
+}
+
 extension Tensor {
     /// Softmax over the last dimension, row by row on all cores.
     public func softmax() -> Tensor {

@@ -46,6 +46,7 @@ public struct Tensor: Sendable, Equatable {
         _ = Allocator.keepsFreedMemory
         self.shape = shape
         self.scalars = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            Allocator.adviseHugePages(buffer)
             body(buffer)
             initialized = count
         }

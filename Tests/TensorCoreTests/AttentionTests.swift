@@ -5,8 +5,11 @@ import TensorCore
 struct AttentionTests {
     @Test("multi-head attention matches the definition, with and without a causal mask",
           arguments: [(1, 5, 5, 8, 2), (2, 17, 7, 12, 3), (1, 70, 77, 16, 4),
-                      // 2100 keys: blocks of 42 query rows, so 100 queries take three blocks.
-                      (1, 100, 2100, 8, 2), (2, 30, 2100, 6, 1)])
+                      // 2100 keys: blocks of 3 panels (48 queries), so 100 queries take three
+                      // blocks, the last one partial; the keys take 9 slices of kc = 256.
+                      (1, 100, 2100, 8, 2), (2, 30, 2100, 6, 1),
+                      // d = 300 is more than one kc slice deep (the VAE's attention has d = 512).
+                      (1, 20, 33, 600, 2)])
     func matchesReference(dims: (Int, Int, Int, Int, Int)) {
         let (batch, t, s, width, heads) = dims
         let q = Tensor(shape: [batch, t, width], scalars: randomScalars(batch * t * width, seed: 11))
@@ -32,6 +35,20 @@ struct AttentionTests {
         let v = Tensor(shape: [1, 2, 2], scalars: [10, 20, 30, 40])
         let out = scaledDotProductAttention(query: q, key: k, value: v, heads: 1)
         #expect(abs(out[0, 0, 0] - 30) < 1e-3 && abs(out[0, 0, 1] - 40) < 1e-3)
+    }
+
+    @Test("a query whose every key is masked out gets zeros, and the other queries are unaffected")
+    func fullyMaskedQuery() {
+        let q = Tensor(shape: [1, 20, 8], scalars: randomScalars(160, seed: 3))
+        let k = Tensor(shape: [1, 20, 8], scalars: randomScalars(160, seed: 4))
+        var mask = causalMask(20)
+        for j in 0..<20 { mask[7, j] = -.infinity }
+        let out = scaledDotProductAttention(query: q, key: k, value: k, heads: 2, mask: mask)
+        #expect((0..<8).allSatisfy { out[0, 7, $0] == 0 })
+        let unmasked = scaledDotProductAttention(query: q, key: k, value: k, heads: 2, mask: causalMask(20))
+        for t in 0..<20 where t != 7 {
+            #expect((0..<8).allSatisfy { out[0, t, $0] == unmasked[0, t, $0] })
+        }
     }
 
     @Test("the observer sees probability rows that sum to one")

@@ -84,6 +84,17 @@ struct GEMMTests {
         }
     }
 
+    @Test("depth slices: cover 0..<k in order, at most kc deep, all equal but a shorter last one",
+          arguments: [1, 40, 256, 320, 321, 640, 1280, 2880, 4096])
+    func slices(k: Int) {
+        let slices = depthSlices(k)
+        #expect(slices.first?.lowerBound == 0 && slices.last?.upperBound == k)
+        #expect(zip(slices, slices.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
+        #expect(slices.allSatisfy { $0.count <= 320 })
+        #expect(slices.dropLast().allSatisfy { $0.count == slices[0].count })
+        #expect(slices.count == (k + 319) / 320)   // as few as the 320-step limit allows
+    }
+
     @Test("transposed operands read through strides")
     func transposedOperands() {
         #expect(gemmDiscrepancy(m: 37, n: 45, k: 71, transposeA: true) < gemmTolerance)

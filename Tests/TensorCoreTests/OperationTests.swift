@@ -147,6 +147,29 @@ struct ExponentialTests {
         row.withUnsafeMutableBufferPointer { softmaxRow($0.baseAddress!, count: width, scale: scale) }
         for i in 0..<width { #expect(abs(Double(row[i]) - weights[i] / total) < 1e-6) }
     }
+
+    @Test("column softmax: 16 columns side by side, each e^(s·(z − max)) with its sum; a masked column is 0",
+          arguments: [1, 6, 77, 1000])
+    func columnSoftmax(length: Int) {
+        var block = randomScalars(length * 16, seed: UInt64(length)).map { $0 * 30 }
+        for j in 0..<length { block[j * 16 + 5] = -.infinity }   // column 5: every key masked out
+        let original = block
+        let scale: Float = 0.158
+        let sums = block.withUnsafeMutableBufferPointer { softmaxColumns($0.baseAddress!, count: length, scale: scale) }
+        for column in 0..<16 {
+            let z = (0..<length).map { Double(original[$0 * 16 + column]) * Double(scale) }
+            if column == 5 {
+                #expect(sums[column] == 0 && (0..<length).allSatisfy { block[$0 * 16 + column] == 0 })
+                continue
+            }
+            let top = z.max()!
+            let weights = z.map { Foundation.exp($0 - top) }
+            // Same tolerance reasoning as the row softmax: each e^x is within 2 ulp, and the
+            // largest is exactly 1, so 1e-6 absolute per value and relative on the sum.
+            for j in 0..<length { #expect(abs(Double(block[j * 16 + column]) - weights[j]) < 1e-6) }
+            #expect(abs(Double(sums[column]) - weights.reduce(0, +)) < 1e-6 * Double(length))
+        }
+    }
 }
 
 @Suite("Vector activations agree with their scalar definitions")
