@@ -73,10 +73,15 @@ extension Tensor {
                         let bandRows = max(1, bandPixels / g.outWidth)
                         for firstRow in Swift.stride(from: 0, to: g.outHeight, by: bandRows) {
                             let rows = firstRow..<min(g.outHeight, firstRow + bandRows)
-                            gemm(m: g.outChannels, n: rows.count * g.outWidth, k: g.patchSize,
-                                 a: .rowMajor(w, rowLength: g.patchSize),
-                                 b: .patches(ImagePatches(image: image, geometry: g, firstRow: rows.lowerBound)),
-                                 c: result + rows.lowerBound * g.outWidth, ldc: outPlane, accumulate: bias != nil)
+                            // With padding, the band's rows are first copied with the zeros written out.
+                            let band = g.padding > 0 ? PaddedBand(image: image, geometry: g, rows: rows) : nil
+                            let patches = band.map { ImagePatches(image: $0.pixels, geometry: $0.geometry, firstRow: 0) }
+                                ?? ImagePatches(image: image, geometry: g, firstRow: rows.lowerBound)
+                            withExtendedLifetime(band) {
+                                gemm(m: g.outChannels, n: rows.count * g.outWidth, k: g.patchSize,
+                                     a: .rowMajor(w, rowLength: g.patchSize), b: .patches(patches),
+                                     c: result + rows.lowerBound * g.outWidth, ldc: outPlane, accumulate: bias != nil)
+                            }
                         }
                     }
                 }
@@ -84,6 +89,48 @@ extension Tensor {
         }
         return out
     }
+}
+
+/// The input rows that one band of output rows reads, copied with the zero padding written out:
+/// `(C_in, rows_in, W + 2·padding)`. Convolving this band with no padding gives the same outputs,
+/// and every window then lies inside it, so `ImagePatches` copies 16 pixels at a time with two
+/// vector moves instead of checking each pixel against the border. The copy costs one ninth of the
+/// patches it saves work on (a 3x3 window reads every pixel nine times).
+final class PaddedBand {
+    private let storage: UnsafeMutablePointer<Float>
+    var pixels: UnsafePointer<Float> { UnsafePointer(storage) }
+    /// The band's own geometry: no padding, `rows_in = (rows − 1)·stride + kH` input rows.
+    let geometry: Conv2DGeometry
+
+    init(image: UnsafePointer<Float>, geometry g: Conv2DGeometry, rows: Range<Int>) {
+        var geometry = g
+        geometry.padding = 0
+        geometry.inHeight = (rows.count - 1) * g.stride + g.kernelHeight
+        geometry.inWidth = g.inWidth + 2 * g.padding
+        self.geometry = geometry
+        let band = geometry, plane = band.inHeight * band.inWidth
+        storage = .allocate(capacity: g.inChannels * plane)
+        let firstInputRow = rows.lowerBound * g.stride - g.padding
+        let target = SendablePointer(storage)
+        Parallel.forEachChunk(of: g.inChannels, minimumChunk: 4) { channels in
+            for c in channels {
+                let source = image + c * g.inHeight * g.inWidth
+                for r in 0..<band.inHeight {
+                    let row = target.pointer + c * plane + r * band.inWidth
+                    let y = firstInputRow + r
+                    guard y >= 0 && y < g.inHeight else {
+                        row.update(repeating: 0, count: band.inWidth)
+                        continue
+                    }
+                    row.update(repeating: 0, count: g.padding)
+                    (row + g.padding).update(from: source + y * g.inWidth, count: g.inWidth)
+                    (row + g.padding + g.inWidth).update(repeating: 0, count: g.padding)
+                }
+            }
+        }
+    }
+
+    deinit { storage.deallocate() }
 }
 
 /// The im2col matrix of one image, `(C_in·kH·kW, H_out·W_out)`, without storing it:
