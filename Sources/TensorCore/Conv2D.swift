@@ -144,48 +144,63 @@ struct ImagePatches: @unchecked Sendable {
 
     /// Writes columns `columns` (whole panels of 16, zero past the last pixel) for patch rows
     /// `depth`, laid out as `GEMM+Packing.swift` describes.
+    ///
+    /// Panel by panel, so that the writes run straight through memory: a panel is 16 neighbouring
+    /// output pixels, and its packed rows are the 16 input pixels under each weight of the window.
     func pack(columns: Range<Int>, depth: Range<Int>, into packed: UnsafeMutablePointer<Float>) {
         let g = geometry
         let window = g.kernelHeight * g.kernelWidth
-        let panelSize = nr * depth.count
-        let panels = (columns.count + nr - 1) / nr
-        // Where each panel starts (output row and column), worked out once: dividing for every
-        // panel and patch row would cost more than the copying.
-        var starts = [(oy: Int, ox: Int)]()
-        starts.reserveCapacity(panels)
-        var (oy, ox) = (firstRow + columns.lowerBound / g.outWidth, columns.lowerBound % g.outWidth)
-        for _ in 0..<panels {
-            starts.append((oy, ox))
-            ox += nr
-            while ox >= g.outWidth { ox -= g.outWidth; oy += 1 }
+        // Patch row p = (c·kH + ky)·kW + kx reads input pixels at this offset from the window's
+        // top-left corner: channel plane c, row ky, column kx. Worked out once for all panels.
+        var offsets = [Int]()
+        offsets.reserveCapacity(depth.count)
+        for p in depth {
+            offsets.append(p / window * g.inHeight * g.inWidth + p % window / g.kernelWidth * g.inWidth + p % g.kernelWidth)
         }
-        var (c, ky, kx) = (depth.lowerBound / window, depth.lowerBound % window / g.kernelWidth, depth.lowerBound % g.kernelWidth)
-        for step in 0..<depth.count {
-            let plane = image + c * g.inHeight * g.inWidth
-            for panel in 0..<panels {
-                let out = packed + panel * panelSize + step * nr
-                let (oy, ox) = starts[panel]
-                let iy = oy * g.stride + ky - g.padding, ix = ox * g.stride + kx - g.padding
-                let full = panel < columns.count / nr
-                if g.stride == 1 && full && ox + nr <= g.outWidth && iy >= 0 && iy < g.inHeight && ix >= 0 && ix + nr <= g.inWidth {
-                    // The usual case: 16 neighbouring pixels of one row, all inside the image.
-                    let source = UnsafeRawPointer(plane + iy * g.inWidth + ix)
-                    let target = UnsafeMutableRawPointer(out)
+        var (oy, ox) = (firstRow + columns.lowerBound / g.outWidth, columns.lowerBound % g.outWidth)
+        for (panel, first) in stride(from: 0, to: columns.count, by: nr).enumerated() {
+            let out = packed + panel * nr * depth.count
+            let iy = oy * g.stride - g.padding, ix = ox * g.stride - g.padding
+            // The usual case (always, inside a padded band whose width is a multiple of 16): 16
+            // pixels of one output row whose windows all lie inside the image, so each patch row
+            // is 16 neighbouring input pixels, two vector moves.
+            if g.stride == 1 && first + nr <= columns.count && ox + nr <= g.outWidth
+                && iy >= 0 && iy + g.kernelHeight <= g.inHeight && ix >= 0 && ix + nr - 1 + g.kernelWidth <= g.inWidth {
+                let corner = UnsafeRawPointer(image + iy * g.inWidth + ix)
+                var target = UnsafeMutableRawPointer(out)
+                for offset in offsets {
+                    let source = corner + offset * MemoryLayout<Float>.stride
                     target.storeBytes(of: source.loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
                     target.storeBytes(of: source.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self),
                                       toByteOffset: 32, as: SIMD8<Float>.self)
-                    continue
+                    target += nr * MemoryLayout<Float>.stride
                 }
-                // Edges: the panel wraps to the next output row, touches the padding, or ends.
-                var (y, x) = (oy, ox)
-                for i in 0..<nr {
-                    let inside = panel * nr + i < columns.count
-                    let sy = y * g.stride + ky - g.padding, sx = x * g.stride + kx - g.padding
-                    out[i] = inside && sy >= 0 && sy < g.inHeight && sx >= 0 && sx < g.inWidth ? plane[sy * g.inWidth + sx] : 0
-                    x += 1
-                    if x == g.outWidth { x = 0; y += 1 }
-                }
+            } else {
+                packEdgePanel(startingAt: (oy, ox), count: min(nr, columns.count - first), depth: depth, into: out)
             }
+            ox += nr
+            while ox >= g.outWidth { ox -= g.outWidth; oy += 1 }
+        }
+    }
+
+    /// A panel that wraps to the next output row, touches the padding, strides, or ends early:
+    /// pixel by pixel, zero outside the image and past the last of its `count` pixels.
+    private func packEdgePanel(startingAt start: (oy: Int, ox: Int), count: Int, depth: Range<Int>,
+                               into packed: UnsafeMutablePointer<Float>) {
+        let g = geometry
+        let window = g.kernelHeight * g.kernelWidth
+        var (c, ky, kx) = (depth.lowerBound / window, depth.lowerBound % window / g.kernelWidth, depth.lowerBound % g.kernelWidth)
+        var out = packed
+        for _ in depth {
+            let plane = image + c * g.inHeight * g.inWidth
+            var (y, x) = start
+            for i in 0..<nr {
+                let sy = y * g.stride + ky - g.padding, sx = x * g.stride + kx - g.padding
+                out[i] = i < count && sy >= 0 && sy < g.inHeight && sx >= 0 && sx < g.inWidth ? plane[sy * g.inWidth + sx] : 0
+                x += 1
+                if x == g.outWidth { x = 0; y += 1 }
+            }
+            out += nr
             // Next patch row: kx, then ky, then the channel.
             kx += 1
             if kx == g.kernelWidth { kx = 0; ky += 1 }
