@@ -89,10 +89,10 @@ struct Generate: ParsableCommand {
         let recorder = FrameRecorder(pipeline: pipeline, preview: preview, width: width, height: height,
                                      enabled: gif != nil || frames != nil)
         let progress = ProgressBar(total: request.steps)
-        let result = try pipeline.generate(request) { step in
+        let result = try pipeline.generate(request, onStep: { step in
             progress.update(step.index + 1, total: step.count, detail: String(format: "t=%.0f", step.timestep))
             recorder.record(step)
-        }
+        })
         progress.finish()
 
         let parameters = describe(request)

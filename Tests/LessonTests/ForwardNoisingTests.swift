@@ -39,7 +39,7 @@ struct ForwardNoisingTests {
     func badInput(_ bad: BadInput) throws {
         let folder = try LessonRunner.temporaryFolder()
         try "just words".write(to: folder.appendingPathComponent("notes.txt"), atomically: true, encoding: .utf8)
-        FileManager.default.createFile(atPath: folder.appendingPathComponent("empty.png").path, contents: Data())
+        _ = FileManager.default.createFile(atPath: folder.appendingPathComponent("empty.png").path, contents: Data())
         let run = try LessonRunner.run("forward-noising", ["--no-pause", "--output", "out"] + bad.arguments, in: folder)
         #expect(run.status != 0)
         #expect(run.errors.contains(bad.message), "stderr was: \(run.errors)")

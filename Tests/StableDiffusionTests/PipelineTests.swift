@@ -51,7 +51,7 @@ struct PipelineTests {
     func textToImage(scheduler: SchedulerKind, name: String) throws {
         let pipeline = try Self.pipeline("tiny/tiny-sd.safetensors")
         var steps: [DenoisingStep] = []
-        let result = try pipeline.generate(Self.request(scheduler)) { steps.append($0) }
+        let result = try pipeline.generate(Self.request(scheduler), onStep: { steps.append($0) })
         #expect(steps.count == (scheduler == .pndm ? 5 : 4))
         for step in steps {
             let expected = Self.reference("txt2img.\(name).step\(step.index).latents")
@@ -67,7 +67,7 @@ struct PipelineTests {
     func guidanceHalves() throws {
         let pipeline = try Self.pipeline("tiny/tiny-sd.safetensors")
         var first: DenoisingStep?
-        _ = try pipeline.generate(Self.request(.ddim)) { if first == nil { first = $0 } }
+        _ = try pipeline.generate(Self.request(.ddim), onStep: { if first == nil { first = $0 } })
         let step = try #require(first)
         #expect(step.unconditionalNoise!.maxAbsDifference(Self.reference("txt2img.ddim.step0.noise_pred_uncond")) < 1e-4)
         #expect(step.textNoise!.maxAbsDifference(Self.reference("txt2img.ddim.step0.noise_pred_text")) < 1e-4)
@@ -82,7 +82,7 @@ struct PipelineTests {
         request.strength = 0.6
         request.initImage = Self.reference("img2img.ddim.input_image").map { $0 * 2 - 1 }
         var timesteps: [Float] = []
-        let result = try pipeline.generate(request) { timesteps.append($0.timestep) }
+        let result = try pipeline.generate(request, onStep: { timesteps.append($0.timestep) })
         #expect(timesteps == [401, 201, 1])
         let image = Self.asNumPyImage(result.image)
         #expect(image.maxAbsDifference(Self.reference("img2img.ddim.image")) < 1e-4)

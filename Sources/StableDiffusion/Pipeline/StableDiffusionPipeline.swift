@@ -158,7 +158,7 @@ public final class StableDiffusionPipeline {
             latents = generator.randn(latentShape) * scheduler.initNoiseSigma
         }
 
-        try timed("denoising") {
+        timed("denoising") {
             for (position, i) in stepIndices.enumerated() {
                 let t = scheduler.timesteps[i]
                 let input = scheduler.scaleModelInput(latents, stepIndex: i)
