@@ -47,7 +47,7 @@ public struct Parameter: Sendable {
         switch storage {
         case .resident(let tensor): return shape == tensor.shape ? tensor : tensor.reshaped(shape)
         case .mapped(let record):
-            return Profiler.measure("weight widening") { Tensor(shape: shape, scalars: record.floats()) }
+            return Profiler.measure("weight widening") { record.tensor(shape: shape) }
         }
     }
 

@@ -30,32 +30,44 @@ public struct TensorRecord: Sendable {
 
     /// Reads a range of elements (in storage order) as Float32, widening on all cores.
     public func floats(elements range: Range<Int>) -> [Float] {
-        let count = range.count
-        return [Float](unsafeUninitializedCapacity: count) { out, initialized in
-            let base = file.bytes.baseAddress! + byteRange.lowerBound + range.lowerBound * type.byteCount
-            let destination = SendablePointer(out.baseAddress!)
-            let source = SendableRawPointer(base)
-            let type = self.type
-            Parallel.forEachChunk(of: count, minimumChunk: 1 << 18) { chunk in
-                let from = source.pointer + chunk.lowerBound * type.byteCount
-                let to = destination.pointer + chunk.lowerBound
-                switch type {
-                case .float32:
-                    // safetensors stores little-endian; every platform we build for is little-endian.
-                    memcpy(to, from, chunk.count * 4)
-                case .float16:
-                    widenFloat16(from.assumingMemoryBound(to: UInt16.self), count: chunk.count, into: to)
-                case .bfloat16:
-                    widenBFloat16(from.assumingMemoryBound(to: UInt16.self), count: chunk.count, into: to)
-                case .int64:
-                    for i in 0..<chunk.count { to[i] = Float(from.loadUnaligned(fromByteOffset: i * 8, as: Int64.self)) }
-                }
-            }
-            initialized = count
+        [Float](unsafeUninitializedCapacity: range.count) { out, initialized in
+            write(elements: range, into: out.baseAddress!)
+            initialized = range.count
         }
     }
 
-    public func tensor() -> Tensor { Tensor(shape: shape, scalars: floats()) }
+    /// All the values as a Float32 tensor of `shape` (the stored shape or a reshape of it),
+    /// written straight into the tensor's fresh buffer.
+    public func tensor(shape: [Int]) -> Tensor {
+        precondition(shape.reduce(1, *) == elementCount, "\(name): cannot read \(self.shape) as \(shape)")
+        return Tensor(shape: shape, unsafeUninitialized: { write(elements: 0..<elementCount, into: $0.baseAddress!) })
+    }
+
+    /// Widens (or copies) elements `range`, in storage order, into `destination`, on all cores.
+    private func write(elements range: Range<Int>, into destination: UnsafeMutablePointer<Float>) {
+        let base = file.bytes.baseAddress! + byteRange.lowerBound + range.lowerBound * type.byteCount
+        let target = SendablePointer(destination)
+        let source = SendableRawPointer(base)
+        let type = self.type
+        Parallel.forEachChunk(of: range.count, minimumChunk: 1 << 18) { chunk in
+            let from = source.pointer + chunk.lowerBound * type.byteCount
+            let to = target.pointer + chunk.lowerBound
+            switch type {
+            case .float32:
+                // safetensors stores little-endian; every platform we build for is little-endian.
+                memcpy(to, from, chunk.count * 4)
+            case .float16:
+                widenFloat16(from.assumingMemoryBound(to: UInt16.self), count: chunk.count, into: to)
+            case .bfloat16:
+                widenBFloat16(from.assumingMemoryBound(to: UInt16.self), count: chunk.count, into: to)
+            case .int64:
+                for i in 0..<chunk.count { to[i] = Float(from.loadUnaligned(fromByteOffset: i * 8, as: Int64.self)) }
+            }
+        }
+    }
+
+    /// All the values as a Float32 tensor of the stored shape.
+    public func tensor() -> Tensor { tensor(shape: shape) }
 }
 
 /// Pointers that the widening loop hands to several threads; each thread touches its own range.
