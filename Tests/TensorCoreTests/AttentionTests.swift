@@ -6,10 +6,10 @@ struct AttentionTests {
     @Test("multi-head attention matches the definition, with and without a causal mask",
           arguments: [(1, 5, 5, 8, 2), (2, 17, 7, 12, 3), (1, 70, 77, 16, 4),
                       // 2100 keys: blocks of 3 panels (48 queries), so 100 queries take three
-                      // blocks, the last one partial; the keys take 9 slices of kc = 256.
+                      // blocks, the last one partial; the keys take 7 depth slices of 300.
                       (1, 100, 2100, 8, 2), (2, 30, 2100, 6, 1),
-                      // d = 300 is more than one kc slice deep (the VAE's attention has d = 512).
-                      (1, 20, 33, 600, 2)])
+                      // d = 350 takes two depth slices (the VAE's attention has d = 512).
+                      (1, 20, 33, 700, 2)])
     func matchesReference(dims: (Int, Int, Int, Int, Int)) {
         let (batch, t, s, width, heads) = dims
         let q = Tensor(shape: [batch, t, width], scalars: randomScalars(batch * t * width, seed: 11))
