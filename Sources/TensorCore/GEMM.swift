@@ -119,8 +119,10 @@ func gemm(m: Int, n: Int, k: Int, a: MatrixOperand, b: PanelSource,
             serialGEMM(rows: 0..<m, columns: 0..<n, k: k, a: .matrix(a), b: b, c: c, ldc: ldc, accumulate: accumulate)
             return
         }
-        let left: PanelSource = tiling.columnSplits > 1 ? .packed(PackedMatrix(.matrix(a), outer: m, depth: k, width: mr)) : .matrix(a)
-        let right: PanelSource = tiling.rowSplits > 1 ? .packed(PackedMatrix(b, outer: n, depth: k, width: nr)) : b
+        let (left, right) = Profiler.measure("gemm: packing shared operands") { () -> (PanelSource, PanelSource) in
+            (tiling.columnSplits > 1 ? .packed(PackedMatrix(.matrix(a), outer: m, depth: k, width: mr)) : .matrix(a),
+             tiling.rowSplits > 1 ? .packed(PackedMatrix(b, outer: n, depth: k, width: nr)) : b)
+        }
         let output = SendablePointer(c)
         Parallel.forEach(tiling.count) { tile in
             let (rows, columns) = tiling.tile(tile)
