@@ -61,7 +61,7 @@ func attention(query: Tensor, key: Tensor, value: Tensor, heads: Int,
                 query: MatrixOperand.rowMajor(q.pointer + n * t * width + h * d, rowLength: width),
                 key: MatrixOperand.rowMajor(k.pointer + n * s * width + h * d, rowLength: width),
                 value: MatrixOperand.rowMajor(v.pointer + n * s * valueWidth + h * dv, rowLength: valueWidth),
-                mask: mask == nil ? nil : m.pointer,
+                mask: mask == nil ? nil : UnsafePointer(m.pointer),
                 queries: t, keys: s, depth: d, valueDepth: dv)
             let output = o.pointer + n * t * valueWidth + h * dv
             head.attend(into: output, outputRowLength: valueWidth,
@@ -99,13 +99,6 @@ struct AttentionHead {
     /// Additive mask `(T, S)`, row-major, or nil.
     let mask: UnsafePointer<Float>?
     let queries, keys, depth, valueDepth: Int
-
-    init(query: MatrixOperand, key: MatrixOperand, value: MatrixOperand, mask: UnsafeMutablePointer<Float>?,
-         queries: Int, keys: Int, depth: Int, valueDepth: Int) {
-        self.query = query; self.key = key; self.value = value
-        self.mask = mask.map { UnsafePointer($0) }
-        self.queries = queries; self.keys = keys; self.depth = depth; self.valueDepth = valueDepth
-    }
 
     /// Panels of 16 queries per block: as many as keep the block's scores (S x 16 floats per
     /// panel) within about 512 KB, the size of a core's L2 cache, and at most 4. At 64x64 latents

@@ -73,8 +73,9 @@ extension Tensor {
                         let bandRows = max(1, bandPixels / g.outWidth)
                         for firstRow in Swift.stride(from: 0, to: g.outHeight, by: bandRows) {
                             let rows = firstRow..<min(g.outHeight, firstRow + bandRows)
-                            // With padding, the band's rows are first copied with the zeros written out.
-                            let band = g.padding > 0 ? PaddedBand(image: image, geometry: g, rows: rows) : nil
+                            // With padding, the band's rows are first copied with the zeros written out
+                            // (for stride 1: only there do patch rows become vector moves).
+                            let band = g.padding > 0 && g.stride == 1 ? PaddedBand(image: image, geometry: g, rows: rows) : nil
                             let patches = band.map { ImagePatches(image: $0.pixels, geometry: $0.geometry, firstRow: 0) }
                                 ?? ImagePatches(image: image, geometry: g, firstRow: rows.lowerBound)
                             withExtendedLifetime(band) {
