@@ -46,6 +46,21 @@ extension Tensor {
     /// - Returns: `(N, C_out, H_out, W_out)` for input `(N, C_in, H, W)`.
     public func conv2d(weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) -> Tensor {
         let g = Conv2DGeometry(input: shape, weight: weight.shape, stride: stride, padding: padding)
+        return weight.withUnsafePointer { w in
+            conv2d(g, weight: .matrix(.rowMajor(w, rowLength: g.patchSize)), bias: bias)
+        }
+    }
+
+    /// The same convolution with a 16-bit kernel `(C_out, C_in, kH, kW)`, widened as the GEMM packs it.
+    public func conv2d(weight: HalfTensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) -> Tensor {
+        let g = Conv2DGeometry(input: shape, weight: weight.shape, stride: stride, padding: padding)
+        return weight.withBytes { w in
+            conv2d(g, weight: .halves(.rowMajor(w, format: weight.format, rowLength: g.patchSize)), bias: bias)
+        }
+    }
+
+    /// The convolution `g` with its kernel seen as the matrix `(C_out, C_in·kH·kW)`, GEMM's `A`.
+    private func conv2d(_ g: Conv2DGeometry, weight: PanelSource, bias: Tensor?) -> Tensor {
         let batch = shape[0]
         let outPlane = g.outHeight * g.outWidth
         // The output starts as the bias, broadcast over the pixels; the GEMMs accumulate onto it.
@@ -54,35 +69,34 @@ extension Tensor {
                 (y.baseAddress! + plane * outPlane).update(repeating: bias?.scalars[plane % g.outChannels] ?? 0, count: outPlane)
             }
         })
-        let pointwise = g.kernelHeight == 1 && g.kernelWidth == 1 && stride == 1 && padding == 0
+        let pointwise = g.kernelHeight == 1 && g.kernelWidth == 1 && g.stride == 1 && g.padding == 0
 
         withUnsafePointer { x in
-            weight.withUnsafePointer { w in
-                out.withUnsafeMutablePointer { y in
-                    for n in 0..<batch {
-                        let image = x + n * g.inChannels * g.inHeight * g.inWidth
-                        let result = y + n * g.outChannels * outPlane
-                        if pointwise {
-                            // A 1x1 convolution is already a matrix product over the pixels.
-                            gemm(m: g.outChannels, n: outPlane, k: g.inChannels, a: .rowMajor(w, rowLength: g.inChannels),
-                                 b: .rowMajor(image, rowLength: outPlane), c: result, ldc: outPlane, accumulate: bias != nil)
-                            continue
-                        }
-                        // Bands of output rows, so that each core's share of the output stays in
-                        // its cache while the GEMM adds up the patch rows.
-                        let bandRows = max(1, bandPixels / g.outWidth)
-                        for firstRow in Swift.stride(from: 0, to: g.outHeight, by: bandRows) {
-                            let rows = firstRow..<min(g.outHeight, firstRow + bandRows)
-                            // With padding, the band's rows are first copied with the zeros written out
-                            // (for stride 1: only there do patch rows become vector moves).
-                            let band = g.padding > 0 && g.stride == 1 ? PaddedBand(image: image, geometry: g, rows: rows) : nil
-                            let patches = band.map { ImagePatches(image: $0.pixels, geometry: $0.geometry, firstRow: 0) }
-                                ?? ImagePatches(image: image, geometry: g, firstRow: rows.lowerBound)
-                            withExtendedLifetime(band) {
-                                gemm(m: g.outChannels, n: rows.count * g.outWidth, k: g.patchSize,
-                                     a: .rowMajor(w, rowLength: g.patchSize), b: .patches(patches),
-                                     c: result + rows.lowerBound * g.outWidth, ldc: outPlane, accumulate: bias != nil)
-                            }
+            out.withUnsafeMutablePointer { y in
+                for n in 0..<batch {
+                    let image = x + n * g.inChannels * g.inHeight * g.inWidth
+                    let result = y + n * g.outChannels * outPlane
+                    if pointwise {
+                        // A 1x1 convolution is already a matrix product over the pixels.
+                        gemm(m: g.outChannels, n: outPlane, k: g.inChannels, a: weight,
+                             b: .matrix(.rowMajor(image, rowLength: outPlane)), c: result, ldc: outPlane,
+                             accumulate: bias != nil)
+                        continue
+                    }
+                    // Bands of output rows, so that each core's share of the output stays in
+                    // its cache while the GEMM adds up the patch rows.
+                    let bandRows = max(1, bandPixels / g.outWidth)
+                    for firstRow in Swift.stride(from: 0, to: g.outHeight, by: bandRows) {
+                        let rows = firstRow..<min(g.outHeight, firstRow + bandRows)
+                        // With padding, the band's rows are first copied with the zeros written out
+                        // (for stride 1: only there do patch rows become vector moves).
+                        let band = g.padding > 0 && g.stride == 1 ? PaddedBand(image: image, geometry: g, rows: rows) : nil
+                        let patches = band.map { ImagePatches(image: $0.pixels, geometry: $0.geometry, firstRow: 0) }
+                            ?? ImagePatches(image: image, geometry: g, firstRow: rows.lowerBound)
+                        withExtendedLifetime(band) {
+                            gemm(m: g.outChannels, n: rows.count * g.outWidth, k: g.patchSize, a: weight,
+                                 b: .patches(patches), c: result + rows.lowerBound * g.outWidth, ldc: outPlane,
+                                 accumulate: bias != nil)
                         }
                     }
                 }

@@ -9,10 +9,13 @@
 // consecutive *outer* indices (rows of A, columns of B) and the packed panel stores, for every
 // depth step `p`, the `width` values `X[outer + 0..<width, p]`.
 
-/// Where `serialGEMM` gets its panels: a plain matrix or a convolution's patches, packed block by
-/// block into a scratch buffer as the loop nest reaches them, or an operand packed in full beforehand.
+/// Where `serialGEMM` gets its panels: a plain matrix (Float32 or 16-bit) or a convolution's
+/// patches, packed block by block into a scratch buffer as the loop nest reaches them, or an
+/// operand packed in full beforehand.
 enum PanelSource {
     case matrix(MatrixOperand)
+    /// 16-bit numbers, widened as they are packed (GEMM+HalfPrecision.swift).
+    case halves(HalfMatrixOperand)
     /// B of a convolution, `(C_in·kH·kW, pixels)`, read straight from the image (see Conv2D.swift).
     case patches(ImagePatches)
     case packed(PackedMatrix)
@@ -37,6 +40,8 @@ enum PanelSource {
         switch self {
         case .matrix(let x):
             packPanels(width == mr ? x : x.transposed, outer: outer, depth: depth, width: width, into: packed)
+        case .halves(let x):
+            packHalfPanels(width == mr ? x : x.transposed, outer: outer, depth: depth, width: width, into: packed)
         case .patches(let patches):
             precondition(width == nr, "image patches are the right operand")
             patches.pack(columns: outer, depth: depth, into: packed)

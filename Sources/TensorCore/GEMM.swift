@@ -16,7 +16,7 @@
 
 /// A read-only matrix in memory with arbitrary strides, so that a transpose costs nothing:
 /// element `(row, column)` is at `pointer[row * rowStride + column * columnStride]`.
-public struct MatrixOperand {
+public struct MatrixOperand: MatrixElements {
     public var pointer: UnsafePointer<Float>
     public var rowStride: Int
     public var columnStride: Int
@@ -58,6 +58,21 @@ public struct MatrixOperand {
 ///   - accumulate: add to the existing `C` instead of overwriting it.
 public func gemmReference(m: Int, n: Int, k: Int, a: MatrixOperand, b: MatrixOperand,
                           c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false) {
+    dotProducts(m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
+}
+
+/// Anything whose numbers can be read one at a time as Float32: `MatrixOperand` and `HalfMatrixOperand`.
+protocol MatrixElements {
+    func element(_ row: Int, _ column: Int) -> Float
+    /// The same matrix starting at `(row, column)`.
+    func offset(row: Int, column: Int) -> Self
+}
+
+/// The reference's loops, for any kind of operand. The fast GEMM also uses them for products too
+/// small to pack, so a Float32 and a 16-bit operand holding the same numbers give the same sums.
+@inline(__always)
+func dotProducts<A: MatrixElements, B: MatrixElements>(m: Int, n: Int, k: Int, a: A, b: B,
+                                                       c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
     for i in 0..<m {
         for j in 0..<n {
             var sum: Float = accumulate ? c[i * ldc + j] : 0
@@ -107,20 +122,21 @@ public func depthSlices(_ k: Int) -> [Range<Int>] {
 ///    operands that are its own, and calls the 6x16 micro-kernel for every pair of panels.
 public func gemm(m: Int, n: Int, k: Int, a: MatrixOperand, b: MatrixOperand,
                  c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false) {
-    gemm(m: m, n: n, k: k, a: a, b: .matrix(b), c: c, ldc: ldc, accumulate: accumulate)
+    gemm(m: m, n: n, k: k, a: .matrix(a), b: .matrix(b), c: c, ldc: ldc, accumulate: accumulate)
 }
 
-/// `gemm` with B given as a panel source: a matrix, or a convolution's image patches.
-func gemm(m: Int, n: Int, k: Int, a: MatrixOperand, b: PanelSource,
+/// `gemm` with its operands given as panel sources: Float32 or 16-bit matrices, or (for B) a
+/// convolution's image patches.
+func gemm(m: Int, n: Int, k: Int, a: PanelSource, b: PanelSource,
           c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
     Profiler.measure("gemm") {
         let tiling = GEMMTiling(m: m, n: n, k: k, threads: Parallel.threadCount)
         if tiling.count == 1 || m * n * k <= smallProductLimit {
-            serialGEMM(rows: 0..<m, columns: 0..<n, k: k, a: .matrix(a), b: b, c: c, ldc: ldc, accumulate: accumulate)
+            serialGEMM(rows: 0..<m, columns: 0..<n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
             return
         }
         let (left, right) = Profiler.measure("gemm: packing shared operands") { () -> (PanelSource, PanelSource) in
-            (tiling.columnSplits > 1 ? .packed(PackedMatrix(.matrix(a), outer: m, depth: k, width: mr)) : .matrix(a),
+            (tiling.columnSplits > 1 ? .packed(PackedMatrix(a, outer: m, depth: k, width: mr)) : a,
              tiling.rowSplits > 1 ? .packed(PackedMatrix(b, outer: n, depth: k, width: nr)) : b)
         }
         let output = SendablePointer(c)
@@ -206,9 +222,8 @@ public struct GEMMTiling {
 func serialGEMM(rows: Range<Int>, columns: Range<Int>, k: Int, a: PanelSource, b: PanelSource,
                 c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
     if rows.isEmpty || columns.isEmpty { return }
-    if k == 0 || rows.count * columns.count * k <= smallProductLimit, case .matrix(let a) = a, case .matrix(let b) = b {
-        gemmReference(m: rows.count, n: columns.count, k: k, a: a.offset(row: rows.lowerBound, column: 0),
-                      b: b.offset(row: 0, column: columns.lowerBound), c: c, ldc: ldc, accumulate: accumulate)
+    if k == 0 || rows.count * columns.count * k <= smallProductLimit,
+       multiplyUnpacked(rows: rows, columns: columns, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate) {
         return
     }
     let slices = depthSlices(k)
@@ -236,4 +251,31 @@ func serialGEMM(rows: Range<Int>, columns: Range<Int>, k: Int, a: PanelSource, b
             }
         }
     }
+}
+
+/// A product too small to be worth packing, done with the reference's dot products when both
+/// operands are matrices (Float32 or 16-bit). Returns false, doing nothing, for other sources.
+func multiplyUnpacked(rows: Range<Int>, columns: Range<Int>, k: Int, a: PanelSource, b: PanelSource,
+                      c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) -> Bool {
+    switch a {
+    case .matrix(let a): return multiplyUnpacked(rows: rows, columns: columns, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
+    case .halves(let a): return multiplyUnpacked(rows: rows, columns: columns, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
+    case .patches, .packed: return false
+    }
+}
+
+private func multiplyUnpacked<A: MatrixElements>(rows: Range<Int>, columns: Range<Int>, k: Int, a: A, b: PanelSource,
+                                                 c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) -> Bool {
+    let a = a.offset(row: rows.lowerBound, column: 0)
+    switch b {
+    case .matrix(let b):
+        dotProducts(m: rows.count, n: columns.count, k: k, a: a, b: b.offset(row: 0, column: columns.lowerBound),
+                    c: c, ldc: ldc, accumulate: accumulate)
+    case .halves(let b):
+        dotProducts(m: rows.count, n: columns.count, k: k, a: a, b: b.offset(row: 0, column: columns.lowerBound),
+                    c: c, ldc: ldc, accumulate: accumulate)
+    case .patches, .packed:
+        return false
+    }
+    return true
 }

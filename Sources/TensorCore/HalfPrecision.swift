@@ -41,25 +41,23 @@ public func floatToBFloat16Bits(_ value: Float) -> UInt16 {
     return UInt16((bits &+ roundingBias) >> 16)
 }
 
-/// Widens `count` float16 values to Float32. Uses the hardware conversion where Swift has a
-/// native `Float16` (x86-64 with F16C, arm64), the bit decoder elsewhere.
-public func widenFloat16(_ source: UnsafePointer<UInt16>, count: Int, into destination: UnsafeMutablePointer<Float>) {
+/// Widens `count` float16 values at `source` (any alignment) to Float32. Uses the hardware
+/// conversion where Swift has a native `Float16` (x86-64 with F16C, arm64), the bit decoder elsewhere.
+public func widenFloat16(_ source: UnsafeRawPointer, count: Int, into destination: UnsafeMutablePointer<Float>) {
     #if arch(x86_64) || arch(arm64)
-    source.withMemoryRebound(to: Float16.self, capacity: count) { half in
-        var i = 0
-        while i + 8 <= count {
-            let v = UnsafeRawPointer(half + i).loadUnaligned(as: SIMD8<Float16>.self)
-            UnsafeMutableRawPointer(destination + i).storeBytes(of: SIMD8<Float>(v), as: SIMD8<Float>.self)
-            i += 8
-        }
-        while i < count { destination[i] = Float(half[i]); i += 1 }
+    var i = 0
+    while i + 8 <= count {
+        let v = source.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<Float16>.self)
+        UnsafeMutableRawPointer(destination + i).storeBytes(of: SIMD8<Float>(v), as: SIMD8<Float>.self)
+        i += 8
     }
+    while i < count { destination[i] = Float(source.loadUnaligned(fromByteOffset: 2 * i, as: Float16.self)); i += 1 }
     #else
-    for i in 0..<count { destination[i] = float16BitsToFloat(source[i]) }
+    for i in 0..<count { destination[i] = float16BitsToFloat(source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
     #endif
 }
 
-/// Widens `count` bfloat16 values to Float32.
-public func widenBFloat16(_ source: UnsafePointer<UInt16>, count: Int, into destination: UnsafeMutablePointer<Float>) {
-    for i in 0..<count { destination[i] = bfloat16BitsToFloat(source[i]) }
+/// Widens `count` bfloat16 values at `source` (any alignment) to Float32.
+public func widenBFloat16(_ source: UnsafeRawPointer, count: Int, into destination: UnsafeMutablePointer<Float>) {
+    for i in 0..<count { destination[i] = bfloat16BitsToFloat(source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
 }

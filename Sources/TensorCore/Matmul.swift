@@ -29,9 +29,24 @@ extension Tensor {
     ///   - bias: `(D_out)`, or nil.
     /// - Returns: `(..., D_out)` for input `(..., D_in)`.
     public func linear(weight: Tensor, bias: Tensor?) -> Tensor {
-        let dIn = shape[rank - 1], dOut = weight.shape[0]
-        precondition(weight.rank == 2 && weight.shape[1] == dIn,
-                     "linear: input \(shape) does not fit weight \(weight.shape)")
+        weight.withUnsafePointer { w in
+            linear(weightShape: weight.shape, weight: .matrix(.transposed(w, rowLength: shape[rank - 1])), bias: bias)
+        }
+    }
+
+    /// The same layer with a 16-bit weight `(D_out, D_in)`, widened as the GEMM packs it.
+    public func linear(weight: HalfTensor, bias: Tensor?) -> Tensor {
+        weight.withBytes { w in
+            linear(weightShape: weight.shape,
+                   weight: .halves(.transposed(w, format: weight.format, rowLength: shape[rank - 1])), bias: bias)
+        }
+    }
+
+    /// `x · Wᵀ + b` with `Wᵀ`, `(D_in, D_out)`, given as GEMM's right operand.
+    private func linear(weightShape: [Int], weight: PanelSource, bias: Tensor?) -> Tensor {
+        let dIn = shape[rank - 1], dOut = weightShape[0]
+        precondition(weightShape.count == 2 && weightShape[1] == dIn,
+                     "linear: input \(shape) does not fit weight \(weightShape)")
         let m = count / dIn
         var outShape = shape
         outShape[rank - 1] = dOut
@@ -44,11 +59,9 @@ extension Tensor {
             }
         })
         withUnsafePointer { x in
-            weight.withUnsafePointer { w in
-                out.withUnsafeMutablePointer { y in
-                    gemm(m: m, n: dOut, k: dIn, a: .rowMajor(x, rowLength: dIn),
-                         b: .transposed(w, rowLength: dIn), c: y, ldc: dOut, accumulate: bias != nil)
-                }
+            out.withUnsafeMutablePointer { y in
+                gemm(m: m, n: dOut, k: dIn, a: .matrix(.rowMajor(x, rowLength: dIn)), b: weight,
+                     c: y, ldc: dOut, accumulate: bias != nil)
             }
         }
         return out

@@ -28,6 +28,9 @@ struct ModelBenchmarkOptions: ParsableArguments {
     @Option(help: "Runs of each model; the fastest counts (the first also pays one-time costs such as faulting in fresh memory).")
     var runs = 2
 
+    @Option(help: "Precision the layer weights are kept in: float32, float16 or bfloat16 (16-bit weights are widened as the GEMM packs them, as with a 16-bit checkpoint).")
+    var weights = WeightPrecision.float32
+
     @Flag(help: "Print a JSON object with the results on the last line.")
     var json = false
 
@@ -35,6 +38,19 @@ struct ModelBenchmarkOptions: ParsableArguments {
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
         guard size >= 64, size % 64 == 0 else { throw ValidationError("--size must be a multiple of 64, at least 64") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+    }
+}
+
+/// The `--weights` choices.
+enum WeightPrecision: String, ExpressibleByArgument, CaseIterable {
+    case float32, float16, bfloat16
+
+    var halfFormat: HalfTensor.Format? {
+        switch self {
+        case .float32: return nil
+        case .float16: return .float16
+        case .bfloat16: return .bfloat16
+        }
     }
 }
 
@@ -56,9 +72,9 @@ enum ModelBenchmark {
         return fastest!
     }
 
-    static func unet(size: Int, batch: Int, runs: Int) throws -> PartResult {
+    static func unet(size: Int, batch: Int, runs: Int, weights: WeightPrecision) throws -> PartResult {
         let configuration = UNetConfiguration.sd15
-        let model = try UNet2DConditionModel(Weights(RandomWeights.store(seed: 1)), configuration: configuration)
+        let model = try UNet2DConditionModel(Weights(RandomWeights.store(seed: 1, precision: weights.halfFormat)), configuration: configuration)
         var generator = TorchGenerator(seed: 0)
         let latents = generator.randn([batch, 4, size / 8, size / 8])
         let context = generator.randn([batch, 77, 768])
@@ -69,8 +85,8 @@ enum ModelBenchmark {
         }
     }
 
-    static func vaeDecode(size: Int, runs: Int) throws -> PartResult {
-        let model = try AutoencoderKL(Weights(RandomWeights.store(seed: 2)), configuration: .sd15)
+    static func vaeDecode(size: Int, runs: Int, weights: WeightPrecision) throws -> PartResult {
+        let model = try AutoencoderKL(Weights(RandomWeights.store(seed: 2, precision: weights.halfFormat)), configuration: .sd15)
         var generator = TorchGenerator(seed: 0)
         let latents = generator.randn([1, 4, size / 8, size / 8])
         let gflop = Double(try AutoencoderKL.flops(configuration: .sd15, height: size, width: size).decode) / 1e9
@@ -79,9 +95,9 @@ enum ModelBenchmark {
         }
     }
 
-    static func textEncoder(batch: Int, runs: Int) throws -> PartResult {
+    static func textEncoder(batch: Int, runs: Int, weights: WeightPrecision) throws -> PartResult {
         let configuration = CLIPTextConfiguration.sd15
-        let model = try CLIPTextModel(Weights(RandomWeights.store(seed: 3)), configuration: configuration)
+        let model = try CLIPTextModel(Weights(RandomWeights.store(seed: 3, precision: weights.halfFormat)), configuration: configuration)
         let tokenizer = try CLIPTokenizer()
         let ids = (0..<batch).map { _ in tokenizer.tokenize("a photograph of an astronaut riding a horse on the moon").ids }
         // Per token and layer: 4 D×D projections, 2 D×4D MLP matrices, and QKᵀ and PV (T×D each).
@@ -142,7 +158,7 @@ struct UNetBenchmark: ParsableCommand {
     @OptionGroup var options: ModelBenchmarkOptions
 
     func run() throws {
-        try ModelBenchmark.runOne(options, measuringPeak: true) { try ModelBenchmark.unet(size: options.size, batch: options.batch, runs: options.runs) }
+        try ModelBenchmark.runOne(options, measuringPeak: true) { try ModelBenchmark.unet(size: options.size, batch: options.batch, runs: options.runs, weights: options.weights) }
     }
 }
 
@@ -153,7 +169,7 @@ struct VAEDecodeBenchmark: ParsableCommand {
     @OptionGroup var options: ModelBenchmarkOptions
 
     func run() throws {
-        try ModelBenchmark.runOne(options, measuringPeak: true) { try ModelBenchmark.vaeDecode(size: options.size, runs: options.runs) }
+        try ModelBenchmark.runOne(options, measuringPeak: true) { try ModelBenchmark.vaeDecode(size: options.size, runs: options.runs, weights: options.weights) }
     }
 }
 
@@ -164,7 +180,7 @@ struct TextEncoderBenchmark: ParsableCommand {
     @OptionGroup var options: ModelBenchmarkOptions
 
     func run() throws {
-        try ModelBenchmark.runOne(options, measuringPeak: false) { try ModelBenchmark.textEncoder(batch: options.batch, runs: options.runs) }
+        try ModelBenchmark.runOne(options, measuringPeak: false) { try ModelBenchmark.textEncoder(batch: options.batch, runs: options.runs, weights: options.weights) }
     }
 }
 
@@ -177,9 +193,9 @@ struct AllBenchmarks: ParsableCommand {
     func run() throws {
         let peak = ModelBenchmark.gemmPeak()
         print(String(format: "GEMM 2048x2048x2048: %.1f GFLOP/s", peak))
-        let parts = [try ModelBenchmark.textEncoder(batch: options.batch, runs: options.runs),
-                     try ModelBenchmark.unet(size: options.size, batch: options.batch, runs: options.runs),
-                     try ModelBenchmark.vaeDecode(size: options.size, runs: options.runs)]
+        let parts = [try ModelBenchmark.textEncoder(batch: options.batch, runs: options.runs, weights: options.weights),
+                     try ModelBenchmark.unet(size: options.size, batch: options.batch, runs: options.runs, weights: options.weights),
+                     try ModelBenchmark.vaeDecode(size: options.size, runs: options.runs, weights: options.weights)]
         for part in parts { ModelBenchmark.report(part, gemmPeak: part.name == "text-encoder" ? nil : peak) }
         if options.json { try ModelBenchmark.printJSON(parts, extra: ["gemm_peak_gflops": peak]) }
     }

@@ -23,11 +23,25 @@ struct SDBenchTests {
         #expect((profile["gemm"] ?? 0) > 0 && (profile["gemm"] ?? .infinity) <= seconds)
     }
 
+    @Test("--weights float16: the same work with 16-bit weights, widened inside the GEMM's packing")
+    func halfPrecisionWeights() throws {
+        let run = try LessonRunner.run("sd-bench", ["text-encoder", "--batch", "1", "--runs", "1", "--weights", "float16", "--json"])
+        #expect(run.status == 0, "\(run.errors)")
+        let last = try #require(run.output.split(separator: "\n").last)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])
+        let part = try #require(object["text-encoder"] as? [String: Any])
+        #expect(abs((part["gflop"] as? Double ?? 0) - 13.3) < 0.1)
+        let profile = try #require(part["profile"] as? [String: Double])
+        // No layer widens its weight into a Float32 tensor first; the GEMM does it as it packs.
+        #expect(profile["weight widening"] == nil && (profile["gemm"] ?? 0) > 0)
+    }
+
     @Test("bad arguments are named, with a non-zero exit")
     func badArguments() throws {
         for (arguments, message) in [(["unet", "--runs", "0"], "--runs must be at least 1"),
                                      (["unet", "--size", "100"], "--size must be a multiple of 64"),
-                                     (["conv", "--repeats", "0"], "--repeats must be at least 1")] {
+                                     (["conv", "--repeats", "0"], "--repeats must be at least 1"),
+                                     (["unet", "--weights", "float8"], "'float8' is invalid")] {
             let run = try LessonRunner.run("sd-bench", arguments)
             #expect(run.status != 0)
             #expect(run.errors.contains(message), "\(run.errors)")

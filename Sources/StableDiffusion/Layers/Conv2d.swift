@@ -18,8 +18,12 @@ public struct Conv2d: Sendable {
         self.padding = padding
     }
 
-    /// `(N, C_in, H, W)` → `(N, C_out, H_out, W_out)`
+    /// `(N, C_in, H, W)` → `(N, C_out, H_out, W_out)`. A 16-bit kernel is widened inside the
+    /// matrix multiplication.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        x.conv2d(weight: weight, bias: bias, stride: stride, padding: padding)
+        switch storedWeight.storage {
+        case .float32(let weight): return x.conv2d(weight: weight, bias: bias, stride: stride, padding: padding)
+        case .halves(let weight): return x.conv2d(weight: weight, bias: bias, stride: stride, padding: padding)
+        }
     }
 }

@@ -22,8 +22,11 @@ public struct Linear: Sendable {
         self.init(weight: Parameter(weight), bias: bias)
     }
 
-    /// `(..., D_in)` → `(..., D_out)`
+    /// `(..., D_in)` → `(..., D_out)`. A 16-bit weight is widened inside the matrix multiplication.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        x.linear(weight: weight, bias: bias)
+        switch storedWeight.storage {
+        case .float32(let weight): return x.linear(weight: weight, bias: bias)
+        case .halves(let weight): return x.linear(weight: weight, bias: bias)
+        }
     }
 }

@@ -3,58 +3,75 @@ import TensorCore
 /// One weight tensor of a network, kept the way the checkpoint stores it.
 ///
 /// Float32 weights are copied into memory once. 16-bit weights (float16, bfloat16) stay in the
-/// memory-mapped checkpoint at half the size and are widened to Float32 each time their layer
-/// runs, into a temporary that is freed right after. A 2 GB fp16 checkpoint therefore costs about
-/// 2 GB, not 4, and the operating system can page the file back in on demand. Widening runs at
-/// memory speed (a few GB/s per core), small next to the layer's arithmetic.
+/// memory-mapped checkpoint at half the size, as a `HalfTensor`: linear and convolution layers
+/// hand them to the matrix multiplication as they are, and it widens them to Float32 while it
+/// packs them (see TensorCore's GEMM+HalfPrecision.swift). A 2 GB fp16 checkpoint therefore costs
+/// about 2 GB, not 4, and the operating system can page the file back in on demand.
 public struct Parameter: Sendable {
-    enum Storage: Sendable {
-        case resident(Tensor)
-        case mapped(TensorRecord)
+    /// The numbers, in the precision they were stored in.
+    public enum Storage: Sendable {
+        case float32(Tensor)
+        case halves(HalfTensor)
     }
 
-    let storage: Storage
+    private let stored: Storage
     /// The shape layers see (may differ from the stored one by a reshape, e.g. (C, C, 1, 1) → (C, C)).
     public let shape: [Int]
 
     /// A parameter already in memory.
     public init(_ tensor: Tensor) {
-        storage = .resident(tensor)
+        stored = .float32(tensor)
+        shape = tensor.shape
+    }
+
+    /// A parameter kept in 16 bits.
+    public init(_ tensor: HalfTensor) {
+        stored = .halves(tensor)
         shape = tensor.shape
     }
 
     init(_ record: TensorRecord) {
         switch record.type {
-        case .float16, .bfloat16: storage = .mapped(record)
-        case .float32, .int64: storage = .resident(record.tensor())
+        case .float16, .bfloat16:
+            let bytes = record.file.bytes.baseAddress! + record.byteRange.lowerBound
+            stored = .halves(HalfTensor(shape: record.shape, format: record.type == .float16 ? .float16 : .bfloat16,
+                                        bytes: bytes, owner: record.file))
+        case .float32, .int64: stored = .float32(record.tensor())
         }
         shape = record.shape
     }
 
-    private init(storage: Storage, shape: [Int]) {
-        self.storage = storage
-        self.shape = shape
+    /// The numbers with the shape layers see: Float32 or 16-bit, as stored.
+    public var storage: Storage {
+        switch stored {
+        case .float32(let tensor): return .float32(shape == tensor.shape ? tensor : tensor.reshaped(shape))
+        case .halves(let tensor): return .halves(shape == tensor.shape ? tensor : tensor.reshaped(shape))
+        }
     }
 
-    /// Whether the numbers live in the checkpoint file as 16-bit values.
-    public var isMapped: Bool {
-        if case .mapped = storage { return true }
+    /// Whether the numbers are kept as 16-bit values.
+    public var isHalfPrecision: Bool {
+        if case .halves = stored { return true }
         return false
     }
 
     /// The weight as Float32 (widened now if it is stored in 16 bits).
     public var value: Tensor {
         switch storage {
-        case .resident(let tensor): return shape == tensor.shape ? tensor : tensor.reshaped(shape)
-        case .mapped(let record):
-            return Profiler.measure("weight widening") { record.tensor(shape: shape) }
+        case .float32(let tensor): return tensor
+        case .halves(let tensor): return Profiler.measure("weight widening") { tensor.widened() }
         }
     }
 
     /// The same numbers seen with another shape of the same size.
     public func reshaped(_ newShape: [Int]) -> Parameter {
         precondition(newShape.reduce(1, *) == shape.reduce(1, *), "cannot reshape \(shape) to \(newShape)")
-        return Parameter(storage: storage, shape: newShape)
+        return Parameter(stored: stored, shape: newShape)
+    }
+
+    private init(stored: Storage, shape: [Int]) {
+        self.stored = stored
+        self.shape = shape
     }
 
     /// Selected rows of a matrix parameter, widened alone: an embedding lookup of 77 tokens reads
@@ -64,11 +81,11 @@ public struct Parameter: Sendable {
         let width = shape[1]
         var out = [Float]()
         out.reserveCapacity(indices.count * width)
-        switch storage {
-        case .resident(let tensor):
+        switch stored {
+        case .float32(let tensor):
             for i in indices { out.append(contentsOf: tensor.scalars[(i * width)..<((i + 1) * width)]) }
-        case .mapped(let record):
-            for i in indices { out.append(contentsOf: record.floats(elements: (i * width)..<((i + 1) * width))) }
+        case .halves(let tensor):
+            for i in indices { out.append(contentsOf: tensor.widened(elements: (i * width)..<((i + 1) * width))) }
         }
         return out
     }

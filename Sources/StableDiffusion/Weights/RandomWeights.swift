@@ -6,7 +6,8 @@ public enum RandomWeights {
     /// A store that makes up every tensor a network asks for: matrices and kernels uniform in
     /// ±√(3 / fan_in) (variance 1/fan_in, so activations keep their size through the layers),
     /// vectors (biases, norm shifts) 0 and norm scales 1. Deterministic for a given seed and key.
-    public static func store(seed: UInt64 = 0) -> WeightStore {
+    /// With `precision`, layer weights are kept in 16 bits, as from a float16 or bfloat16 file.
+    public static func store(seed: UInt64 = 0, precision: HalfTensor.Format? = nil) -> WeightStore {
         WeightStore(fabricating: { key, shape in
             let count = shape.reduce(1, *)
             if shape.count == 1 {
@@ -25,6 +26,6 @@ public enum RandomWeights {
                     out[i] = (Float(bits) / Float(1 << 24) * 2 - 1) * bound
                 }
             }
-        })
+        }, precision: precision)
     }
 }

@@ -57,9 +57,9 @@ public struct TensorRecord: Sendable {
                 // safetensors stores little-endian; every platform we build for is little-endian.
                 memcpy(to, from, chunk.count * 4)
             case .float16:
-                widenFloat16(from.assumingMemoryBound(to: UInt16.self), count: chunk.count, into: to)
+                widenFloat16(from, count: chunk.count, into: to)
             case .bfloat16:
-                widenBFloat16(from.assumingMemoryBound(to: UInt16.self), count: chunk.count, into: to)
+                widenBFloat16(from, count: chunk.count, into: to)
             case .int64:
                 for i in 0..<chunk.count { to[i] = Float(from.loadUnaligned(fromByteOffset: i * 8, as: Int64.self)) }
             }

@@ -13,17 +13,22 @@ public final class WeightStore: @unchecked Sendable {
     private let lock = NSLock()
     /// Makes up a tensor for any key asked for (benchmarks: real shapes, no checkpoint).
     private let fabricate: ((String, [Int]) -> Tensor)?
+    /// The format fabricated layer weights are rounded to and kept in, as a 16-bit checkpoint's are.
+    private let fabricatedPrecision: HalfTensor.Format?
 
     public init(_ records: [String: TensorRecord]) {
         self.records = records
         self.fabricate = nil
+        self.fabricatedPrecision = nil
     }
 
     /// A store with no file behind it that answers every request with `fabricate(key, shape)`.
-    /// Building a network from it gives the real architecture with made-up weights.
-    public init(fabricating fabricate: @escaping (String, [Int]) -> Tensor) {
+    /// Building a network from it gives the real architecture with made-up weights. With
+    /// `precision`, layer weights (`parameter(_:shape:)`) are kept in that 16-bit format.
+    public init(fabricating fabricate: @escaping (String, [Int]) -> Tensor, precision: HalfTensor.Format? = nil) {
         self.records = [:]
         self.fabricate = fabricate
+        self.fabricatedPrecision = precision
     }
 
     public var keys: [String] { records.keys.sorted() }
@@ -42,7 +47,10 @@ public final class WeightStore: @unchecked Sendable {
 
     /// The tensor `key` as a `Parameter`: 16-bit weights stay in the mapped file (see `Parameter`).
     public func parameter(_ key: String, shape: [Int]) throws -> Parameter {
-        if let fabricate { return Parameter(fabricate(key, shape)) }
+        if let fabricate {
+            let tensor = fabricate(key, shape)
+            return fabricatedPrecision.map { Parameter(HalfTensor(rounding: tensor, to: $0)) } ?? Parameter(tensor)
+        }
         guard let record = records[key] else { throw CheckpointError.missingKey(key) }
         guard record.shape == shape else {
             throw CheckpointError.wrongShape(key: key, expected: shape, found: record.shape)
