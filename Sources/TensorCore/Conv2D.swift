@@ -64,9 +64,15 @@ extension Tensor {
         let batch = shape[0]
         let outPlane = g.outHeight * g.outWidth
         // The output starts as the bias, broadcast over the pixels; the GEMMs accumulate onto it.
+        // Written on all cores: this first write is also where the kernel hands out and clears the
+        // fresh pages (128 MB for a 512x512 VAE layer), which on one core left the other idle.
+        let planes = batch * g.outChannels
         var out = Tensor(shape: [batch, g.outChannels, g.outHeight, g.outWidth], unsafeUninitialized: { y in
-            for plane in 0..<(batch * g.outChannels) {
-                (y.baseAddress! + plane * outPlane).update(repeating: bias?.scalars[plane % g.outChannels] ?? 0, count: outPlane)
+            let target = SendablePointer(y.baseAddress!)
+            Parallel.forEachChunk(of: planes, minimumChunk: max(1, (1 << 16) / outPlane)) { chunk in
+                for plane in chunk {
+                    (target.pointer + plane * outPlane).update(repeating: bias?.scalars[plane % g.outChannels] ?? 0, count: outPlane)
+                }
             }
         })
         let pointwise = g.kernelHeight == 1 && g.kernelWidth == 1 && g.stride == 1 && g.padding == 0

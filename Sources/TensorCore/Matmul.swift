@@ -50,12 +50,15 @@ extension Tensor {
         let m = count / dIn
         var outShape = shape
         outShape[rank - 1] = dOut
-        // Start from the bias (one copy per token) and accumulate the product onto it.
+        // Start from the bias (one copy per token) and accumulate the product onto it; on all
+        // cores, like a convolution's output (see Conv2D.swift).
         var out = Tensor(shape: outShape, unsafeUninitialized: { y in
-            let rowCount = m
-            guard let bias else { y.update(repeating: 0); return }
-            bias.withUnsafePointer { b in
-                for row in 0..<rowCount { (y.baseAddress! + row * dOut).update(from: b, count: dOut) }
+            let target = SendablePointer(y.baseAddress!)
+            Parallel.forEachChunk(of: m, minimumChunk: max(1, (1 << 16) / max(1, dOut))) { rows in
+                for row in rows {
+                    let output = target.pointer + row * dOut
+                    if let bias { bias.withUnsafePointer { output.update(from: $0, count: dOut) } } else { output.update(repeating: 0, count: dOut) }
+                }
             }
         })
         withUnsafePointer { x in
