@@ -162,6 +162,24 @@ struct ImagePatches: @unchecked Sendable {
     let geometry: Conv2DGeometry
     /// The output row that column 0 stands for (convolutions run in bands of rows).
     let firstRow: Int
+    /// Patch row p = (c·kH + ky)·kW + kx reads input pixels at `windowOffsets[p]` from the window's
+    /// top-left corner: channel plane c, row ky, column kx. Worked out once for every patch row, so
+    /// that packing even a single panel does no division.
+    private let windowOffsets: [Int]
+
+    init(image: UnsafePointer<Float>, geometry g: Conv2DGeometry, firstRow: Int) {
+        self.image = image
+        self.geometry = g
+        self.firstRow = firstRow
+        var offsets = [Int]()
+        offsets.reserveCapacity(g.patchSize)
+        for c in 0..<g.inChannels {
+            for ky in 0..<g.kernelHeight {
+                for kx in 0..<g.kernelWidth { offsets.append(c * g.inHeight * g.inWidth + ky * g.inWidth + kx) }
+            }
+        }
+        windowOffsets = offsets
+    }
 
     /// Writes columns `columns` (whole panels of 16, zero past the last pixel) for patch rows
     /// `depth`, laid out as `GEMM+Packing.swift` describes.
@@ -170,14 +188,7 @@ struct ImagePatches: @unchecked Sendable {
     /// output pixels, and its packed rows are the 16 input pixels under each weight of the window.
     func pack(columns: Range<Int>, depth: Range<Int>, into packed: UnsafeMutablePointer<Float>) {
         let g = geometry
-        let window = g.kernelHeight * g.kernelWidth
-        // Patch row p = (c·kH + ky)·kW + kx reads input pixels at this offset from the window's
-        // top-left corner: channel plane c, row ky, column kx. Worked out once for all panels.
-        var offsets = [Int]()
-        offsets.reserveCapacity(depth.count)
-        for p in depth {
-            offsets.append(p / window * g.inHeight * g.inWidth + p % window / g.kernelWidth * g.inWidth + p % g.kernelWidth)
-        }
+        let offsets = windowOffsets[depth]
         var (oy, ox) = (firstRow + columns.lowerBound / g.outWidth, columns.lowerBound % g.outWidth)
         for (panel, first) in stride(from: 0, to: columns.count, by: nr).enumerated() {
             let out = packed + panel * nr * depth.count
@@ -188,13 +199,14 @@ struct ImagePatches: @unchecked Sendable {
             if g.stride == 1 && first + nr <= columns.count && ox + nr <= g.outWidth
                 && iy >= 0 && iy + g.kernelHeight <= g.inHeight && ix >= 0 && ix + nr - 1 + g.kernelWidth <= g.inWidth {
                 let corner = UnsafeRawPointer(image + iy * g.inWidth + ix)
-                var target = UnsafeMutableRawPointer(out)
-                for offset in offsets {
-                    let source = corner + offset * MemoryLayout<Float>.stride
-                    target.storeBytes(of: source.loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
-                    target.storeBytes(of: source.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self),
-                                      toByteOffset: 32, as: SIMD8<Float>.self)
-                    target += nr * MemoryLayout<Float>.stride
+                offsets.withUnsafeBufferPointer { offsets in
+                    for (step, offset) in offsets.enumerated() {
+                        let source = corner + offset * MemoryLayout<Float>.stride
+                        let target = UnsafeMutableRawPointer(out + step * nr)
+                        target.storeBytes(of: source.loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+                        target.storeBytes(of: source.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self),
+                                          toByteOffset: 32, as: SIMD8<Float>.self)
+                    }
                 }
             } else {
                 packEdgePanel(startingAt: (oy, ox), count: min(nr, columns.count - first), depth: depth, into: out)
