@@ -7,8 +7,9 @@ import Foundation
 // computed separately for each head. Tensors keep the heads packed side by side in the feature
 // dimension, `(N, T, H·d)`, exactly as the linear projections produce them: head `h` of token `t`
 // is the slice `[h·d, (h+1)·d)`. The GEMM's strided operands pick a head out in place, so no
-// permute to `(N, H, T, d)` is ever made. Each head runs on one core in `AttentionHead`, which
-// computes the products transposed (see there for why).
+// permute to `(N, H, T, d)` is ever made. Each head (or, with fewer heads than cores, each share of
+// a head's queries) runs on one core in `AttentionHead`, which computes the products transposed
+// (see there for why).
 
 /// Called with the attention probabilities of one block of query rows of one head:
 /// `(batch, head, query rows, probabilities (rows.count, S) row-major)`. The cross-attention lesson
@@ -54,23 +55,28 @@ func attention(query: Tensor, key: Tensor, value: Tensor, heads: Int,
         let v = SendablePointer(UnsafeMutablePointer(mutating: v)), o = SendablePointer(o)
         let m = SendablePointer(UnsafeMutablePointer(mutating: maskPointer))
 
-        // One piece of work per (sample, head), each on one core.
+        // One piece of work per (sample, head, share of the queries), each on one core. The
+        // queries are shared out only when there are fewer heads than cores: the VAE's attention
+        // is one head of one sample, which would otherwise leave all cores but one idle.
+        let shares = observer == nil ? max(1, (Parallel.threadCount + batch * heads - 1) / (batch * heads)) : 1
         func attendOneHead(_ task: Int) {
-            let n = task / heads, h = task % heads
+            let n = task / (heads * shares), h = task / shares % heads
+            let queries = GEMMTiling.share(task % shares, of: shares, total: t, unit: nr)
+            if queries.isEmpty { return }
             let head = AttentionHead(
-                query: MatrixOperand.rowMajor(q.pointer + n * t * width + h * d, rowLength: width),
+                query: MatrixOperand.rowMajor(q.pointer + (n * t + queries.lowerBound) * width + h * d, rowLength: width),
                 key: MatrixOperand.rowMajor(k.pointer + n * s * width + h * d, rowLength: width),
                 value: MatrixOperand.rowMajor(v.pointer + n * s * valueWidth + h * dv, rowLength: valueWidth),
-                mask: mask == nil ? nil : UnsafePointer(m.pointer),
-                queries: t, keys: s, depth: d, valueDepth: dv)
-            let output = o.pointer + n * t * valueWidth + h * dv
+                mask: mask == nil ? nil : UnsafePointer(m.pointer + queries.lowerBound * s),
+                queries: queries.count, keys: s, depth: d, valueDepth: dv)
+            let output = o.pointer + (n * t + queries.lowerBound) * valueWidth + h * dv
             head.attend(into: output, outputRowLength: valueWidth,
                         observe: observer.map { observer in { rows, probabilities in observer(n, h, rows, probabilities) } })
         }
 
         // An observer sees the heads one after another, on the calling thread.
         if observer == nil {
-            Parallel.forEach(batch * heads, attendOneHead)
+            Parallel.forEach(batch * heads * shares, attendOneHead)
         } else {
             for task in 0..<(batch * heads) { attendOneHead(task) }
         }
