@@ -63,22 +63,17 @@ extension Tensor {
     private func conv2d(_ g: Conv2DGeometry, weight: PanelSource, bias: Tensor?) -> Tensor {
         let batch = shape[0]
         let outPlane = g.outHeight * g.outWidth
-        // The output starts as the bias, broadcast over the pixels; the GEMMs accumulate onto it.
-        // Written on all cores: this first write is also where the kernel hands out and clears the
-        // fresh pages (128 MB for a 512x512 VAE layer), which on one core left the other idle.
-        let planes = batch * g.outChannels
-        var out = Tensor(shape: [batch, g.outChannels, g.outHeight, g.outWidth], unsafeUninitialized: { y in
-            let target = SendablePointer(y.baseAddress!)
-            Parallel.forEachChunk(of: planes, minimumChunk: max(1, (1 << 16) / outPlane)) { chunk in
-                for plane in chunk {
-                    (target.pointer + plane * outPlane).update(repeating: bias?.scalars[plane % g.outChannels] ?? 0, count: outPlane)
-                }
-            }
-        })
+        // Every element is written by the GEMMs below, which add the bias as they first store each
+        // output (so no separate pass writes it, and the fresh pages are first touched on all cores).
+        var out = Tensor(shape: [batch, g.outChannels, g.outHeight, g.outWidth], unsafeUninitialized: { _ in })
         let pointwise = g.kernelHeight == 1 && g.kernelWidth == 1 && g.stride == 1 && g.padding == 0
 
+        if let bias { precondition(bias.count == g.outChannels, "conv2d: bias \(bias.shape) for \(g.outChannels) channels") }
         withUnsafePointer { x in
+        (bias?.scalars ?? []).withUnsafeBufferPointer { biasValues in
             out.withUnsafeMutablePointer { y in
+                // Output channels are C's rows: one bias per row.
+                let rowBias: GEMMBias = bias == nil ? .none : .perRow(biasValues.baseAddress!)
                 for n in 0..<batch {
                     let image = x + n * g.inChannels * g.inHeight * g.inWidth
                     let result = y + n * g.outChannels * outPlane
@@ -86,7 +81,7 @@ extension Tensor {
                         // A 1x1 convolution is already a matrix product over the pixels.
                         gemm(m: g.outChannels, n: outPlane, k: g.inChannels, a: weight,
                              b: .matrix(.rowMajor(image, rowLength: outPlane)), c: result, ldc: outPlane,
-                             accumulate: bias != nil)
+                             accumulate: false, bias: rowBias)
                         continue
                     }
                     // Bands of output rows, so that each core's share of the output stays in
@@ -102,11 +97,12 @@ extension Tensor {
                         withExtendedLifetime(band) {
                             gemm(m: g.outChannels, n: rows.count * g.outWidth, k: g.patchSize, a: weight,
                                  b: .patches(patches), c: result + rows.lowerBound * g.outWidth, ldc: outPlane,
-                                 accumulate: bias != nil)
+                                 accumulate: false, bias: rowBias)
                         }
                     }
                 }
             }
+        }
         }
         return out
     }

@@ -8,10 +8,11 @@ import _CMemory
 /// Each step loads 16 values of B as two 8-wide vectors, broadcasts each of 6 values of A, and
 /// does 12 fused multiply-adds: 192 floating-point operations from 22 loaded numbers. Partial tiles
 /// at the matrix edges are computed in full (the packed panels are zero-padded) and only the
-/// valid part is stored.
+/// valid part is stored. `bias` (starting at this tile's first element) is added as it is stored.
 @inline(__always)
 func microKernel(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                 c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, columns: Int, overwrite: Bool) {
+                 c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, columns: Int, overwrite: Bool,
+                 bias: GEMMBias = .none) {
     typealias V = SIMD8<Float>
     // Ask for the six rows of C now: the loop below takes hundreds to thousands of cycles, enough for
     // them to arrive from main memory, and the stores at the end then find them in L1 instead of
@@ -37,24 +38,34 @@ func microKernel(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
         pb += nr * MemoryLayout<Float>.stride
     }
 
-    storeRow(c00, c01, to: c, ldc: ldc, row: 0, rows: rows, columns: columns, overwrite: overwrite)
-    storeRow(c10, c11, to: c, ldc: ldc, row: 1, rows: rows, columns: columns, overwrite: overwrite)
-    storeRow(c20, c21, to: c, ldc: ldc, row: 2, rows: rows, columns: columns, overwrite: overwrite)
-    storeRow(c30, c31, to: c, ldc: ldc, row: 3, rows: rows, columns: columns, overwrite: overwrite)
-    storeRow(c40, c41, to: c, ldc: ldc, row: 4, rows: rows, columns: columns, overwrite: overwrite)
-    storeRow(c50, c51, to: c, ldc: ldc, row: 5, rows: rows, columns: columns, overwrite: overwrite)
+    storeRow(c00, c01, to: c, ldc: ldc, row: 0, rows: rows, columns: columns, overwrite: overwrite, bias: bias)
+    storeRow(c10, c11, to: c, ldc: ldc, row: 1, rows: rows, columns: columns, overwrite: overwrite, bias: bias)
+    storeRow(c20, c21, to: c, ldc: ldc, row: 2, rows: rows, columns: columns, overwrite: overwrite, bias: bias)
+    storeRow(c30, c31, to: c, ldc: ldc, row: 3, rows: rows, columns: columns, overwrite: overwrite, bias: bias)
+    storeRow(c40, c41, to: c, ldc: ldc, row: 4, rows: rows, columns: columns, overwrite: overwrite, bias: bias)
+    storeRow(c50, c51, to: c, ldc: ldc, row: 5, rows: rows, columns: columns, overwrite: overwrite, bias: bias)
 }
 
-/// Writes (or adds) one row of the register tile, `lo` holding columns 0-7 and `hi` 8-15.
-/// Rows and columns beyond the matrix edge are dropped.
+/// Writes (or adds) one row of the register tile, `lo` holding columns 0-7 and `hi` 8-15, plus
+/// the row's bias. Rows and columns beyond the matrix edge are dropped.
 @inline(__always)
 func storeRow(_ lo: SIMD8<Float>, _ hi: SIMD8<Float>, to c: UnsafeMutablePointer<Float>, ldc: Int,
-              row: Int, rows: Int, columns: Int, overwrite: Bool) {
+              row: Int, rows: Int, columns: Int, overwrite: Bool, bias: GEMMBias) {
     guard row < rows else { return }
     let out = c + row * ldc
     if columns == nr {
         let raw = UnsafeMutableRawPointer(out)
         var lo = lo, hi = hi
+        switch bias {
+        case .none:
+            break
+        case .perRow(let rowBias):
+            lo += SIMD8(repeating: rowBias[row])
+            hi += SIMD8(repeating: rowBias[row])
+        case .perColumn(let columnBias):
+            lo += UnsafeRawPointer(columnBias).loadUnaligned(as: SIMD8<Float>.self)
+            hi += UnsafeRawPointer(columnBias).loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
+        }
         if !overwrite {
             lo += raw.loadUnaligned(as: SIMD8<Float>.self)
             hi += raw.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
@@ -63,8 +74,8 @@ func storeRow(_ lo: SIMD8<Float>, _ hi: SIMD8<Float>, to c: UnsafeMutablePointer
         raw.storeBytes(of: hi, toByteOffset: 32, as: SIMD8<Float>.self)
     } else {
         for j in 0..<columns {
-            let value = j < 8 ? lo[j] : hi[j - 8]
-            out[j] = overwrite ? value : out[j] + value
+            let value = (j < 8 ? lo[j] : hi[j - 8]) + bias.value(row, j)
+            out[j] = overwrite ? value : value + out[j]
         }
     }
 }

@@ -48,6 +48,33 @@ public struct MatrixOperand: MatrixElements {
     }
 }
 
+/// A bias added to C where the product is first stored, so that no separate pass writes it:
+/// `C[i, j] = bias[i] + Σ_p A[i, p] · B[p, j]` per row (a convolution's output channels are C's
+/// rows) or `bias[j] + Σ ...` per column (a linear layer's output features are C's columns).
+public enum GEMMBias {
+    case none
+    case perRow(UnsafePointer<Float>)
+    case perColumn(UnsafePointer<Float>)
+
+    /// The bias of the block of C that starts at `(row, column)`.
+    func offset(row: Int, column: Int) -> GEMMBias {
+        switch self {
+        case .none: return .none
+        case .perRow(let bias): return .perRow(bias + row)
+        case .perColumn(let bias): return .perColumn(bias + column)
+        }
+    }
+
+    /// The bias of element `(row, column)`.
+    @inline(__always) func value(_ row: Int, _ column: Int) -> Float {
+        switch self {
+        case .none: return 0
+        case .perRow(let bias): return bias[row]
+        case .perColumn(let bias): return bias[column]
+        }
+    }
+}
+
 // MARK: - Reference
 
 /// The algorithmic reference: `C[i, j] (+)= Σ_p A[i, p] · B[p, j]`, one dot product per output.
@@ -56,9 +83,10 @@ public struct MatrixOperand: MatrixElements {
 ///   - m, n, k: `A` is `(m, k)`, `B` is `(k, n)`, `C` is `(m, n)`.
 ///   - c: output, row-major with rows `ldc` apart.
 ///   - accumulate: add to the existing `C` instead of overwriting it.
+///   - bias: added to every sum, per row or per column of C (see `GEMMBias`).
 public func gemmReference(m: Int, n: Int, k: Int, a: MatrixOperand, b: MatrixOperand,
-                          c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false) {
-    dotProducts(m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
+                          c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false, bias: GEMMBias = .none) {
+    dotProducts(m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate, bias: bias)
 }
 
 /// Anything whose numbers can be read one at a time as Float32: `MatrixOperand` and `HalfMatrixOperand`.
@@ -72,10 +100,12 @@ protocol MatrixElements {
 /// small to pack, so a Float32 and a 16-bit operand holding the same numbers give the same sums.
 @inline(__always)
 func dotProducts<A: MatrixElements, B: MatrixElements>(m: Int, n: Int, k: Int, a: A, b: B,
-                                                       c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+                                                       c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
+                                                       bias: GEMMBias) {
     for i in 0..<m {
         for j in 0..<n {
-            var sum: Float = accumulate ? c[i * ldc + j] : 0
+            var sum: Float = bias.value(i, j)
+            if accumulate { sum += c[i * ldc + j] }
             for p in 0..<k { sum += a.element(i, p) * b.element(p, j) }
             c[i * ldc + j] = sum
         }
@@ -121,18 +151,18 @@ public func depthSlices(_ k: Int) -> [Range<Int>] {
 /// 3. Each tile runs the Goto/BLIS loop nest on one core (`serialGEMM`), packing blocks of the
 ///    operands that are its own, and calls the 6x16 micro-kernel for every pair of panels.
 public func gemm(m: Int, n: Int, k: Int, a: MatrixOperand, b: MatrixOperand,
-                 c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false) {
-    gemm(m: m, n: n, k: k, a: .matrix(a), b: .matrix(b), c: c, ldc: ldc, accumulate: accumulate)
+                 c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false, bias: GEMMBias = .none) {
+    gemm(m: m, n: n, k: k, a: .matrix(a), b: .matrix(b), c: c, ldc: ldc, accumulate: accumulate, bias: bias)
 }
 
 /// `gemm` with its operands given as panel sources: Float32 or 16-bit matrices, or (for B) a
 /// convolution's image patches.
 func gemm(m: Int, n: Int, k: Int, a: PanelSource, b: PanelSource,
-          c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+          c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, bias: GEMMBias = .none) {
     Profiler.measure("gemm") {
         let tiling = GEMMTiling(m: m, n: n, k: k, threads: Parallel.threadCount)
         if tiling.count == 1 || m * n * k <= smallProductLimit {
-            serialGEMM(rows: 0..<m, columns: 0..<n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
+            serialGEMM(rows: 0..<m, columns: 0..<n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate, bias: bias)
             return
         }
         let (left, right) = Profiler.measure("gemm: packing shared operands") { () -> (PanelSource, PanelSource) in
@@ -143,7 +173,8 @@ func gemm(m: Int, n: Int, k: Int, a: PanelSource, b: PanelSource,
         Parallel.forEach(tiling.count) { tile in
             let (rows, columns) = tiling.tile(tile)
             multiplyTile(rows: rows, columns: columns, k: k, a: left, b: right,
-                         c: output.pointer + rows.lowerBound * ldc + columns.lowerBound, ldc: ldc, accumulate: accumulate)
+                         c: output.pointer + rows.lowerBound * ldc + columns.lowerBound, ldc: ldc, accumulate: accumulate,
+                         bias: bias.offset(row: rows.lowerBound, column: columns.lowerBound))
         }
     }
 }
@@ -153,9 +184,9 @@ func gemm(m: Int, n: Int, k: Int, a: PanelSource, b: PanelSource,
 /// the same few cache sets and evict each other while the kernel works down the tile; a copy with
 /// a padded row length spreads them out, and costs one pass over the tile.
 func multiplyTile(rows: Range<Int>, columns: Range<Int>, k: Int, a: PanelSource, b: PanelSource,
-                  c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+                  c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, bias: GEMMBias) {
     if ldc % 1024 != 0 || k < 128 {
-        serialGEMM(rows: rows, columns: columns, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
+        serialGEMM(rows: rows, columns: columns, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate, bias: bias)
         return
     }
     let width = columns.count + nr
@@ -164,7 +195,7 @@ func multiplyTile(rows: Range<Int>, columns: Range<Int>, k: Int, a: PanelSource,
     if accumulate {
         for r in 0..<rows.count { (copy + r * width).update(from: c + r * ldc, count: columns.count) }
     }
-    serialGEMM(rows: rows, columns: columns, k: k, a: a, b: b, c: copy, ldc: width, accumulate: accumulate)
+    serialGEMM(rows: rows, columns: columns, k: k, a: a, b: b, c: copy, ldc: width, accumulate: accumulate, bias: bias)
     for r in 0..<rows.count { (c + r * ldc).update(from: copy + r * width, count: columns.count) }
 }
 
@@ -218,12 +249,13 @@ public struct GEMMTiling {
 /// The Goto/BLIS loop nest. For each block of B (`nc` columns by `kc` rows) and each block of A
 /// (`mc` rows by the same `kc`), both in packed form, the micro-kernel runs over every pair of
 /// panels: the 16-column panel of B stays in L1 while the kernel goes down the A block in L2. The
-/// first `kc` slice overwrites C (unless `accumulate`), later ones add to it.
+/// first `kc` slice overwrites C (unless `accumulate`) and adds the bias (`bias` starts at the
+/// tile's first element, like `c`), later ones add to it.
 func serialGEMM(rows: Range<Int>, columns: Range<Int>, k: Int, a: PanelSource, b: PanelSource,
-                c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+                c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, bias: GEMMBias = .none) {
     if rows.isEmpty || columns.isEmpty { return }
     if k == 0 || rows.count * columns.count * k <= smallProductLimit,
-       multiplyUnpacked(rows: rows, columns: columns, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate) {
+       multiplyUnpacked(rows: rows, columns: columns, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate, bias: bias) {
         return
     }
     let slices = depthSlices(k)
@@ -245,7 +277,8 @@ func serialGEMM(rows: Range<Int>, columns: Range<Int>, k: Int, a: PanelSource, b
                                     b: panelsB + panelB * nr * depth.count,
                                     c: c + (row - rows.lowerBound) * ldc + (column - columns.lowerBound), ldc: ldc,
                                     rows: min(mr, rows.upperBound - row), columns: min(nr, blockColumns.upperBound - column),
-                                    overwrite: pc == 0 && !accumulate)
+                                    overwrite: pc == 0 && !accumulate,
+                                    bias: pc == 0 ? bias.offset(row: row - rows.lowerBound, column: column - columns.lowerBound) : .none)
                     }
                 }
             }
@@ -256,24 +289,27 @@ func serialGEMM(rows: Range<Int>, columns: Range<Int>, k: Int, a: PanelSource, b
 /// A product too small to be worth packing, done with the reference's dot products when both
 /// operands are matrices (Float32 or 16-bit). Returns false, doing nothing, for other sources.
 func multiplyUnpacked(rows: Range<Int>, columns: Range<Int>, k: Int, a: PanelSource, b: PanelSource,
-                      c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) -> Bool {
+                      c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, bias: GEMMBias) -> Bool {
     switch a {
-    case .matrix(let a): return multiplyUnpacked(rows: rows, columns: columns, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
-    case .halves(let a): return multiplyUnpacked(rows: rows, columns: columns, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
+    case .matrix(let a):
+        return multiplyUnpacked(rows: rows, columns: columns, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate, bias: bias)
+    case .halves(let a):
+        return multiplyUnpacked(rows: rows, columns: columns, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate, bias: bias)
     case .patches, .packed: return false
     }
 }
 
 private func multiplyUnpacked<A: MatrixElements>(rows: Range<Int>, columns: Range<Int>, k: Int, a: A, b: PanelSource,
-                                                 c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) -> Bool {
+                                                 c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
+                                                 bias: GEMMBias) -> Bool {
     let a = a.offset(row: rows.lowerBound, column: 0)
     switch b {
     case .matrix(let b):
         dotProducts(m: rows.count, n: columns.count, k: k, a: a, b: b.offset(row: 0, column: columns.lowerBound),
-                    c: c, ldc: ldc, accumulate: accumulate)
+                    c: c, ldc: ldc, accumulate: accumulate, bias: bias)
     case .halves(let b):
         dotProducts(m: rows.count, n: columns.count, k: k, a: a, b: b.offset(row: 0, column: columns.lowerBound),
-                    c: c, ldc: ldc, accumulate: accumulate)
+                    c: c, ldc: ldc, accumulate: accumulate, bias: bias)
     case .patches, .packed:
         return false
     }

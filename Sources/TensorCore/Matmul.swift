@@ -50,21 +50,16 @@ extension Tensor {
         let m = count / dIn
         var outShape = shape
         outShape[rank - 1] = dOut
-        // Start from the bias (one copy per token) and accumulate the product onto it; on all
-        // cores, like a convolution's output (see Conv2D.swift).
-        var out = Tensor(shape: outShape, unsafeUninitialized: { y in
-            let target = SendablePointer(y.baseAddress!)
-            Parallel.forEachChunk(of: m, minimumChunk: max(1, (1 << 16) / max(1, dOut))) { rows in
-                for row in rows {
-                    let output = target.pointer + row * dOut
-                    if let bias { bias.withUnsafePointer { output.update(from: $0, count: dOut) } } else { output.update(repeating: 0, count: dOut) }
-                }
-            }
-        })
+        // Every element is written by the GEMM, which adds the bias as it first stores each output.
+        if let bias { precondition(bias.count == dOut, "linear: bias \(bias.shape) for \(dOut) outputs") }
+        var out = Tensor(shape: outShape, unsafeUninitialized: { _ in })
         withUnsafePointer { x in
-            out.withUnsafeMutablePointer { y in
-                gemm(m: m, n: dOut, k: dIn, a: .matrix(.rowMajor(x, rowLength: dIn)), b: weight,
-                     c: y, ldc: dOut, accumulate: bias != nil)
+            (bias?.scalars ?? []).withUnsafeBufferPointer { biasValues in
+                out.withUnsafeMutablePointer { y in
+                    // Output features are C's columns: one bias per column.
+                    gemm(m: m, n: dOut, k: dIn, a: .matrix(.rowMajor(x, rowLength: dIn)), b: weight,
+                         c: y, ldc: dOut, accumulate: false, bias: bias == nil ? .none : .perColumn(biasValues.baseAddress!))
+                }
             }
         }
         return out

@@ -13,11 +13,19 @@ func randomScalars(_ count: Int, seed: UInt64) -> [Float] {
 /// Runs the fast GEMM and the reference on the same operands and returns the largest difference,
 /// relative to √K (the typical size of a K-term sum of products of numbers in [-1, 1]).
 func gemmDiscrepancy(m: Int, n: Int, k: Int, transposeA: Bool = false, transposeB: Bool = false,
-                     accumulate: Bool = false) -> Float {
+                     accumulate: Bool = false, bias: BiasKind = .none, ldc: Int? = nil) -> Float {
+    let ldc = ldc ?? n
     let a = randomScalars(m * k, seed: UInt64(m * 31 + k))
     let b = randomScalars(k * n, seed: UInt64(n * 17 + k))
-    let start = randomScalars(m * n, seed: 99)
+    let biasValues = randomScalars(max(m, n), seed: 7)
+    let start = randomScalars(m * ldc, seed: 99)
     var fast = start, slow = start
+    biasValues.withUnsafeBufferPointer { pbias in
+    let bias: GEMMBias = switch bias {
+    case .none: .none
+    case .perRow: .perRow(pbias.baseAddress!)
+    case .perColumn: .perColumn(pbias.baseAddress!)
+    }
     a.withUnsafeBufferPointer { pa in
         b.withUnsafeBufferPointer { pb in
             // A stored as (m, k) or, transposed, as (k, m); B as (k, n) or (n, k).
@@ -26,17 +34,21 @@ func gemmDiscrepancy(m: Int, n: Int, k: Int, transposeA: Bool = false, transpose
             let opB = transposeB ? MatrixOperand.transposed(pb.baseAddress!, rowLength: k)
                                  : .rowMajor(pb.baseAddress!, rowLength: n)
             fast.withUnsafeMutableBufferPointer { c in
-                gemm(m: m, n: n, k: k, a: opA, b: opB, c: c.baseAddress!, ldc: n, accumulate: accumulate)
+                gemm(m: m, n: n, k: k, a: opA, b: opB, c: c.baseAddress!, ldc: ldc, accumulate: accumulate, bias: bias)
             }
             slow.withUnsafeMutableBufferPointer { c in
-                gemmReference(m: m, n: n, k: k, a: opA, b: opB, c: c.baseAddress!, ldc: n, accumulate: accumulate)
+                gemmReference(m: m, n: n, k: k, a: opA, b: opB, c: c.baseAddress!, ldc: ldc, accumulate: accumulate, bias: bias)
             }
         }
     }
+    }
     var worst: Float = 0
-    for i in 0..<(m * n) { worst = max(worst, abs(fast[i] - slow[i])) }
-    return worst / Float(k).squareRoot()
+    for i in 0..<(m * ldc) { worst = max(worst, abs(fast[i] - slow[i])) }
+    return worst / Float(max(1, k)).squareRoot()
 }
+
+/// Which bias `gemmDiscrepancy` adds: none, one per row of C, or one per column.
+enum BiasKind: CaseIterable { case none, perRow, perColumn }
 
 // Float32 sums of K terms in a different order differ by about K · 2^-24 · |terms| in the worst
 // case and √K · 2^-24 typically; 1e-5 relative to √K leaves a wide margin yet catches any wrong
@@ -106,6 +118,20 @@ struct GEMMTests {
     func accumulate() {
         #expect(gemmDiscrepancy(m: 50, n: 70, k: 600, accumulate: true) < gemmTolerance)
         #expect(gemmDiscrepancy(m: 3, n: 4, k: 5, accumulate: true) < gemmTolerance)
+    }
+
+    @Test("a bias per row or per column is added where the product is first stored",
+          arguments: [(7, 13, 11), (97, 53, 300), (900, 40, 300), (40, 2000, 700), (5, 17, 0)])
+    func bias(shape: (Int, Int, Int)) {
+        for kind in BiasKind.allCases {
+            for accumulate in [false, true] {
+                #expect(gemmDiscrepancy(m: shape.0, n: shape.1, k: shape.2, accumulate: accumulate, bias: kind) < gemmTolerance,
+                        "\(kind), accumulate: \(accumulate)")
+            }
+        }
+        // C's rows 2048 numbers apart and k ≥ 128: each tile is computed in a padded copy of C.
+        #expect(gemmDiscrepancy(m: 130, n: 300, k: 200, bias: .perRow, ldc: 2048) < gemmTolerance)
+        #expect(gemmDiscrepancy(m: 130, n: 300, k: 200, accumulate: true, bias: .perColumn, ldc: 2048) < gemmTolerance)
     }
 
     @Test("a 2x2 product computed by hand")
