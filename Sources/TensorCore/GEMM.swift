@@ -7,9 +7,10 @@
 //   gemmReference  three nested loops, obviously correct; the test oracle and the fallback.
 //   gemm           the fast one: cache blocking, packing, a 6x16 SIMD register tile, all cores.
 //
-// The fast one is spread over three files: this one (the loop nest and how the cores share it),
-// GEMM+Packing.swift (copying operands into the order the kernel reads them) and
-// GEMM+MicroKernel.swift (the 6x16 register tile, where the arithmetic happens).
+// The fast one is spread over four files: this one (the loop nest and how the cores share it),
+// GEMM+Packing.swift (copying operands into the order the kernel reads them),
+// GEMM+MicroKernel.swift (the 6x16 register tile, where the arithmetic happens) and
+// GEMM+HalfPrecision.swift (16-bit operands, widened while they are packed).
 //
 // Tests run both on awkward shapes (1x1, primes, sizes that are not multiples of the tile) and
 // require the same answer; `sd-bench gemm` prints how much faster the fast one is.
