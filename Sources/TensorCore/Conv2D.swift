@@ -70,39 +70,38 @@ extension Tensor {
 
         if let bias { precondition(bias.count == g.outChannels, "conv2d: bias \(bias.shape) for \(g.outChannels) channels") }
         withUnsafePointer { x in
-        (bias?.scalars ?? []).withUnsafeBufferPointer { biasValues in
             out.withUnsafeMutablePointer { y in
                 // Output channels are C's rows: one bias per row.
-                let rowBias: GEMMBias = bias == nil ? .none : .perRow(biasValues.baseAddress!)
-                for n in 0..<batch {
-                    let image = x + n * g.inChannels * g.inHeight * g.inWidth
-                    let result = y + n * g.outChannels * outPlane
-                    if pointwise {
-                        // A 1x1 convolution is already a matrix product over the pixels.
-                        gemm(m: g.outChannels, n: outPlane, k: g.inChannels, a: weight,
-                             b: .matrix(.rowMajor(image, rowLength: outPlane)), c: result, ldc: outPlane,
-                             accumulate: false, bias: rowBias)
-                        continue
-                    }
-                    // Bands of output rows, so that each core's share of the output stays in
-                    // its cache while the GEMM adds up the patch rows.
-                    let bandRows = max(1, bandPixels / g.outWidth)
-                    for firstRow in Swift.stride(from: 0, to: g.outHeight, by: bandRows) {
-                        let rows = firstRow..<min(g.outHeight, firstRow + bandRows)
-                        // With padding, the band's rows are first copied with the zeros written out
-                        // (for stride 1: only there do patch rows become vector moves).
-                        let band = g.padding > 0 && g.stride == 1 ? PaddedBand(image: image, geometry: g, rows: rows) : nil
-                        let patches = band.map { ImagePatches(image: $0.pixels, geometry: $0.geometry, firstRow: 0) }
-                            ?? ImagePatches(image: image, geometry: g, firstRow: rows.lowerBound)
-                        withExtendedLifetime(band) {
-                            gemm(m: g.outChannels, n: rows.count * g.outWidth, k: g.patchSize, a: weight,
-                                 b: .patches(patches), c: result + rows.lowerBound * g.outWidth, ldc: outPlane,
+                GEMMBias.with(bias, perRow: true) { rowBias in
+                    for n in 0..<batch {
+                        let image = x + n * g.inChannels * g.inHeight * g.inWidth
+                        let result = y + n * g.outChannels * outPlane
+                        if pointwise {
+                            // A 1x1 convolution is already a matrix product over the pixels.
+                            gemm(m: g.outChannels, n: outPlane, k: g.inChannels, a: weight,
+                                 b: .matrix(.rowMajor(image, rowLength: outPlane)), c: result, ldc: outPlane,
                                  accumulate: false, bias: rowBias)
+                            continue
+                        }
+                        // Bands of output rows, so that each core's share of the output stays in
+                        // its cache while the GEMM adds up the patch rows.
+                        let bandRows = max(1, bandPixels / g.outWidth)
+                        for firstRow in Swift.stride(from: 0, to: g.outHeight, by: bandRows) {
+                            let rows = firstRow..<min(g.outHeight, firstRow + bandRows)
+                            // With padding, the band's rows are first copied with the zeros written out
+                            // (for stride 1: only there do patch rows become vector moves).
+                            let band = g.padding > 0 && g.stride == 1 ? PaddedBand(image: image, geometry: g, rows: rows) : nil
+                            let patches = band.map { ImagePatches(image: $0.pixels, geometry: $0.geometry, firstRow: 0) }
+                                ?? ImagePatches(image: image, geometry: g, firstRow: rows.lowerBound)
+                            withExtendedLifetime(band) {
+                                gemm(m: g.outChannels, n: rows.count * g.outWidth, k: g.patchSize, a: weight,
+                                     b: .patches(patches), c: result + rows.lowerBound * g.outWidth, ldc: outPlane,
+                                     accumulate: false, bias: rowBias)
+                            }
                         }
                     }
                 }
             }
-        }
         }
         return out
     }

@@ -51,8 +51,8 @@ public struct HalfMatrixOperand: MatrixElements {
     }
 }
 
-/// `gemm` with 16-bit operands: the same contract as `gemm`, for `C (+)= A · B` where `A` and `B`
-/// are each either Float32 (`MatrixOperand`) or 16-bit (`HalfMatrixOperand`) numbers.
+/// `gemm` with a 16-bit left operand (a convolution's kernel): the same contract as `gemm`, and
+/// exactly the result of `gemm` on the widened numbers.
 public func gemm(m: Int, n: Int, k: Int, a: HalfMatrixOperand, b: MatrixOperand,
                  c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false) {
     gemm(m: m, n: n, k: k, a: .halves(a), b: .matrix(b), c: c, ldc: ldc, accumulate: accumulate)

@@ -74,6 +74,13 @@ public enum GEMMBias {
         case .perColumn(let bias): return bias[column]
         }
     }
+
+    /// Runs `body` with a layer's optional bias vector as the GEMM's bias, one number per row of C
+    /// (`perRow`) or per column.
+    static func with<Result>(_ bias: Tensor?, perRow: Bool, _ body: (GEMMBias) -> Result) -> Result {
+        guard let bias else { return body(.none) }
+        return bias.withUnsafePointer { body(perRow ? .perRow($0) : .perColumn($0)) }
+    }
 }
 
 // MARK: - Reference

@@ -54,11 +54,11 @@ extension Tensor {
         if let bias { precondition(bias.count == dOut, "linear: bias \(bias.shape) for \(dOut) outputs") }
         var out = Tensor(shape: outShape, unsafeUninitialized: { _ in })
         withUnsafePointer { x in
-            (bias?.scalars ?? []).withUnsafeBufferPointer { biasValues in
-                out.withUnsafeMutablePointer { y in
-                    // Output features are C's columns: one bias per column.
+            out.withUnsafeMutablePointer { y in
+                // Output features are C's columns: one bias per column.
+                GEMMBias.with(bias, perRow: false) { columnBias in
                     gemm(m: m, n: dOut, k: dIn, a: .matrix(.rowMajor(x, rowLength: dIn)), b: weight,
-                         c: y, ldc: dOut, accumulate: false, bias: bias == nil ? .none : .perColumn(biasValues.baseAddress!))
+                         c: y, ldc: dOut, accumulate: false, bias: columnBias)
                 }
             }
         }

@@ -31,13 +31,7 @@ public struct Parameter: Sendable {
     }
 
     init(_ record: TensorRecord) {
-        switch record.type {
-        case .float16, .bfloat16:
-            let bytes = record.file.bytes.baseAddress! + record.byteRange.lowerBound
-            stored = .halves(HalfTensor(shape: record.shape, format: record.type == .float16 ? .float16 : .bfloat16,
-                                        bytes: bytes, owner: record.file))
-        case .float32, .int64: stored = .float32(record.tensor())
-        }
+        stored = record.halfTensor.map { .halves($0) } ?? .float32(record.tensor())
         shape = record.shape
     }
 

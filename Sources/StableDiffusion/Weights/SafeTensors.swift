@@ -68,6 +68,18 @@ public struct TensorRecord: Sendable {
 
     /// All the values as a Float32 tensor of the stored shape.
     public func tensor() -> Tensor { tensor(shape: shape) }
+
+    /// The values as they are stored, without a copy, if they are 16-bit floats (the mapped file
+    /// is kept alive as long as the `HalfTensor` is).
+    public var halfTensor: HalfTensor? {
+        let format: HalfTensor.Format
+        switch type {
+        case .float16: format = .float16
+        case .bfloat16: format = .bfloat16
+        case .float32, .int64: return nil
+        }
+        return HalfTensor(shape: shape, format: format, bytes: file.bytes.baseAddress! + byteRange.lowerBound, owner: file)
+    }
 }
 
 /// Pointers that the widening loop hands to several threads; each thread touches its own range.
