@@ -26,7 +26,6 @@ public struct Tensor: Sendable, Equatable {
         precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in shape \(shape)")
         precondition(shape.reduce(1, *) == scalars.count,
                      "shape \(shape) needs \(shape.reduce(1, *)) numbers, got \(scalars.count)")
-        _ = Allocator.keepsFreedMemory
         self.shape = shape
         self.scalars = scalars
     }
@@ -38,19 +37,6 @@ public struct Tensor: Sendable, Equatable {
 
     /// A tensor of zeros.
     public static func zeros(_ shape: [Int]) -> Tensor { Tensor(repeating: 0, shape: shape) }
-
-    /// Fills a new tensor by letting `body` write every element through a raw buffer.
-    /// Used by kernels that produce their output in one pass, to skip zero-filling.
-    public init(shape: [Int], unsafeUninitialized body: (UnsafeMutableBufferPointer<Float>) -> Void) {
-        let count = shape.reduce(1, *)
-        _ = Allocator.keepsFreedMemory
-        self.shape = shape
-        self.scalars = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-            Allocator.adviseHugePages(buffer)
-            body(buffer)
-            initialized = count
-        }
-    }
 
     /// Number of elements.
     public var count: Int { scalars.count }

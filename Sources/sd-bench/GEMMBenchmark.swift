@@ -80,7 +80,7 @@ struct GEMMBenchmark: ParsableCommand {
                     if fast {
                         gemm(m: rows, n: s.n, k: s.k, a: opA, b: opB, c: pc.baseAddress!, ldc: s.n)
                     } else {
-                        gemmReference(m: rows, n: s.n, k: s.k, a: opA, b: opB, c: pc.baseAddress!, ldc: s.n)
+                        Reference.gemm(m: rows, n: s.n, k: s.k, a: opA, b: opB, c: pc.baseAddress!, ldc: s.n)
                     }
                 }
             }

@@ -18,13 +18,13 @@ struct AttentionTests {
         let q = Tensor(shape: [batch, t, width], scalars: randomScalars(batch * t * width, seed: 11))
         let k = Tensor(shape: [batch, s, width], scalars: randomScalars(batch * s * width, seed: 12))
         let v = Tensor(shape: [batch, s, width], scalars: randomScalars(batch * s * width, seed: 13))
-        let fast = scaledDotProductAttention(query: q, key: k, value: v, heads: heads)
-        let slow = attentionReference(query: q, key: k, value: v, heads: heads)
+        let fast = Fast.scaledDotProductAttention(query: q, key: k, value: v, heads: heads, mask: nil, observer: nil)
+        let slow = Reference.scaledDotProductAttention(query: q, key: k, value: v, heads: heads)
         #expect(fast.maxAbsDifference(slow) < 1e-5)
         if t == s {
             let mask = causalMask(t)
-            let fastMasked = scaledDotProductAttention(query: q, key: k, value: v, heads: heads, mask: mask)
-            let slowMasked = attentionReference(query: q, key: k, value: v, heads: heads, mask: mask)
+            let fastMasked = Fast.scaledDotProductAttention(query: q, key: k, value: v, heads: heads, mask: mask, observer: nil)
+            let slowMasked = Reference.scaledDotProductAttention(query: q, key: k, value: v, heads: heads, mask: mask)
             #expect(fastMasked.maxAbsDifference(slowMasked) < 1e-5)
         }
     }

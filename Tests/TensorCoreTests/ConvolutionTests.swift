@@ -8,7 +8,7 @@ struct ConvolutionTests {
         var description: String { "N\(batch) C\(inChannels)→\(outChannels) \(size)² k\(kernel) s\(stride) p\(padding)" }
     }
 
-    @Test("fast conv2d matches conv2dReference", arguments: [
+    @Test("Fast.conv2d matches Reference.conv2d", arguments: [
         Case(batch: 1, inChannels: 1, outChannels: 1, size: 1, kernel: 1, stride: 1, padding: 0),
         Case(batch: 2, inChannels: 3, outChannels: 5, size: 7, kernel: 3, stride: 1, padding: 1),   // UNet/VAE 3x3
         Case(batch: 1, inChannels: 4, outChannels: 6, size: 9, kernel: 3, stride: 2, padding: 1),   // UNet downsample
@@ -32,8 +32,8 @@ struct ConvolutionTests {
         let w = Tensor(shape: [c.outChannels, c.inChannels, c.kernel, c.kernel],
                        scalars: randomScalars(c.outChannels * c.inChannels * c.kernel * c.kernel, seed: 2))
         let b = Tensor(shape: [c.outChannels], scalars: randomScalars(c.outChannels, seed: 3))
-        let fast = x.conv2d(weight: w, bias: b, stride: c.stride, padding: c.padding)
-        let slow = conv2dReference(x, weight: w, bias: b, stride: c.stride, padding: c.padding)
+        let fast = Fast.conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding)
+        let slow = Reference.conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding)
         #expect(fast.shape == slow.shape)
         // Each output sums C_in·k² products in a different order; as for the GEMM, allow 1e-5
         // times the square root of that count (the typical size of such a sum).

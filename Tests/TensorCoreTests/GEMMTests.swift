@@ -37,7 +37,7 @@ func gemmDiscrepancy(m: Int, n: Int, k: Int, transposeA: Bool = false, transpose
                 gemm(m: m, n: n, k: k, a: opA, b: opB, c: c.baseAddress!, ldc: ldc, accumulate: accumulate, bias: bias)
             }
             slow.withUnsafeMutableBufferPointer { c in
-                gemmReference(m: m, n: n, k: k, a: opA, b: opB, c: c.baseAddress!, ldc: ldc, accumulate: accumulate, bias: bias)
+                Reference.gemm(m: m, n: n, k: k, a: opA, b: opB, c: c.baseAddress!, ldc: ldc, accumulate: accumulate, bias: bias)
             }
         }
     }

@@ -196,7 +196,7 @@ struct VectorActivationTests {
         let x = Tensor(shape: [2, 3, 2 * half], scalars: randomScalars(12 * half, seed: 5).map { $0 * 4 })
         let parts = x.split(2, axis: 2)
         let expected = parts[0].zipMap(parts[1]) { h, g in h * gelu(g) }
-        let fused = x.gegluActivation()
+        let fused = x.geglu()
         #expect(fused.shape == [2, 3, half])
         #expect(fused.maxAbsDifference(expected) < 4e-6)
     }

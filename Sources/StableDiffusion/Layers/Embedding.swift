@@ -11,13 +11,12 @@ public struct Embedding: Sendable {
     /// The whole table as Float32 `(vocabulary, D)`.
     public var weight: Tensor { storedWeight.value }
 
-    /// Ids `(N, T)` → vectors `(N, T, D)`.
+    /// Ids `(N, T)` → vectors `(N, T, D)`. A 16-bit table stays 16-bit: only the rows looked up
+    /// are widened.
     public func callAsFunction(_ ids: [[Int]]) -> Tensor {
-        let features = storedWeight.shape[1]
-        let flat = ids.flatMap { $0 }
-        for id in flat {
-            precondition(id >= 0 && id < storedWeight.shape[0], "id \(id) outside the table of \(storedWeight.shape[0])")
+        switch storedWeight.storage {
+        case .float32(let table): return embeddingLookup(ids, table: table)
+        case .halves(let table): return embeddingLookup(ids, table: table)
         }
-        return Tensor(shape: [ids.count, ids.first?.count ?? 0, features], scalars: storedWeight.rows(flat))
     }
 }

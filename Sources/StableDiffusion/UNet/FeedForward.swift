@@ -37,7 +37,7 @@ public struct FeedForward: Sendable {
                 ? tokens : tokens.slice(first..<min(tokens.shape[0], first + Self.tokensPerPiece))
             // The first half of the projection's features is the value, the second half the gate
             // (PyTorch's `chunk(2, dim=-1)`); one fused pass computes hidden · gelu(gate).
-            return net2(net0Proj(piece).gegluActivation())     // (n, 2·4C) → (n, 4C) → (n, C)
+            return net2(net0Proj(piece).geglu())     // (n, 2·4C) → (n, 4C) → (n, C)
         }
         return (pieces.count == 1 ? pieces[0] : Tensor.concatenate(pieces, axis: 0)).reshaped(x.shape)
     }

@@ -39,25 +39,10 @@ public struct ResnetBlock2D: Sendable {
         if let timeEmbProj, let timeEmbedding {
             // (N, D_time) → (N, C_out), added to every pixel of its channel.
             let shift = timeEmbProj(timeEmbedding.silu())
-            h = addPerSampleChannel(h, shift)
+            h = h.addingChannelwise(shift)
         }
         h = conv2(norm2(h, silu: true))
         h += convShortcut?(x) ?? x
         return h
     }
-}
-
-/// `h[n, c, y, x] + v[n, c]` for `h` `(N, C, H, W)` and `v` `(N, C)`.
-func addPerSampleChannel(_ h: Tensor, _ v: Tensor) -> Tensor {
-    let batch = h.shape[0], channels = h.shape[1]
-    precondition(v.shape == [batch, channels], "cannot add \(v.shape) per channel to \(h.shape)")
-    let plane = h.count / (batch * channels)
-    var out = h
-    out.withUnsafeMutablePointer { p in
-        for i in 0..<(batch * channels) {
-            let value = v.scalars[i]
-            for j in 0..<plane { p[i * plane + j] += value }
-        }
-    }
-    return out
 }

@@ -21,33 +21,8 @@ public struct Upsample2D: Sendable {
     public func callAsFunction(_ x: Tensor, outputSize: (height: Int, width: Int)? = nil) -> Tensor {
         let (height, width) = (x.shape[2], x.shape[3])
         if let outputSize, outputSize != (2 * height, 2 * width) {
-            return conv(upsampledNearest(x, height: outputSize.height, width: outputSize.width))
+            return conv(x.upsampledNearest(height: outputSize.height, width: outputSize.width))
         }
         return conv(x.upsampledNearest2x())
     }
-}
-
-/// Nearest-neighbour resize to any size, PyTorch's `F.interpolate(mode="nearest", size=...)`:
-/// output pixel `(y, x)` copies input pixel `(⌊y · H_in / H_out⌋, ⌊x · W_in / W_out⌋)`, with the
-/// ratio computed in Float32 as PyTorch does.
-func upsampledNearest(_ x: Tensor, height outHeight: Int, width outWidth: Int) -> Tensor {
-    let (planes, height, width) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
-    func sourceIndex(_ i: Int, _ inSize: Int, _ outSize: Int) -> Int {
-        min(Int((Float(i) * (Float(inSize) / Float(outSize))).rounded(.down)), inSize - 1)
-    }
-    let rows = (0..<outHeight).map { sourceIndex($0, height, outHeight) }
-    let columns = (0..<outWidth).map { sourceIndex($0, width, outWidth) }
-    var out = Tensor.zeros([x.shape[0], x.shape[1], outHeight, outWidth])
-    x.withUnsafePointer { source in
-        out.withUnsafeMutablePointer { target in
-            for p in 0..<planes {
-                for (y, sy) in rows.enumerated() {
-                    for (x, sx) in columns.enumerated() {
-                        target[(p * outHeight + y) * outWidth + x] = source[(p * height + sy) * width + sx]
-                    }
-                }
-            }
-        }
-    }
-    return out
 }

@@ -43,12 +43,6 @@ public struct Parameter: Sendable {
         }
     }
 
-    /// Whether the numbers are kept as 16-bit values.
-    public var isHalfPrecision: Bool {
-        if case .halves = stored { return true }
-        return false
-    }
-
     /// The weight as Float32 (widened now if it is stored in 16 bits).
     public var value: Tensor {
         switch storage {
@@ -66,21 +60,5 @@ public struct Parameter: Sendable {
     private init(stored: Storage, shape: [Int]) {
         self.stored = stored
         self.shape = shape
-    }
-
-    /// Selected rows of a matrix parameter, widened alone: an embedding lookup of 77 tokens reads
-    /// 77 rows of CLIP's 49,408, not the whole table.
-    public func rows(_ indices: [Int]) -> [Float] {
-        precondition(shape.count == 2, "rows(_:) needs a matrix, shape is \(shape)")
-        let width = shape[1]
-        var out = [Float]()
-        out.reserveCapacity(indices.count * width)
-        switch stored {
-        case .float32(let tensor):
-            for i in indices { out.append(contentsOf: tensor.scalars[(i * width)..<((i + 1) * width)]) }
-        case .halves(let tensor):
-            for i in indices { out.append(contentsOf: tensor.widened(elements: (i * width)..<((i + 1) * width))) }
-        }
-        return out
     }
 }

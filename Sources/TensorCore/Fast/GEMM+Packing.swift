@@ -58,18 +58,13 @@ final class PackedMatrix: @unchecked Sendable {
     private let paddedOuter: Int
     private let storage: UnsafeMutablePointer<Float>
 
-    /// Packs the columns of B `(depth, count)` in panels of 16.
-    convenience init(columnsOf b: MatrixOperand, count: Int, depth: Int, onAllCores: Bool = true) {
-        self.init(.matrix(b), outer: count, depth: depth, width: nr, onAllCores: onAllCores)
-    }
-
     /// Packs `outer` rows (width 6) or columns (width 16) of `source`, over `depth` steps.
     init(_ source: PanelSource, outer: Int, depth: Int, width: Int, onAllCores: Bool = true) {
         paddedOuter = roundUp(outer, to: width)
         storage = .allocate(capacity: max(1, paddedOuter * depth))
         // A large packed operand (a layer's weights, up to 52 MB) asks for huge pages, as big tensors
         // do: packing the shared operands took about 10% less time in the UNet.
-        Allocator.adviseHugePages(UnsafeMutableBufferPointer(start: storage, count: paddedOuter * depth))
+        MemoryHints.adviseHugePages(UnsafeMutableBufferPointer(start: storage, count: paddedOuter * depth))
         let panelCount = paddedOuter / width
         let base = SendablePointer(storage), paddedOuter = paddedOuter
         let packSome = { (panels: Range<Int>) in
@@ -98,11 +93,6 @@ final class PackedMatrix: @unchecked Sendable {
 
 @inline(__always) func roundUp(_ value: Int, to multiple: Int) -> Int {
     (value + multiple - 1) / multiple * multiple
-}
-
-extension MatrixOperand {
-    /// The same numbers seen as the transposed matrix: strides swapped, nothing copied.
-    var transposed: MatrixOperand { MatrixOperand(pointer, rowStride: columnStride, columnStride: rowStride) }
 }
 
 /// Packs `X[outer, depth]` as consecutive panels of `width` outer indices; panel `q` holds

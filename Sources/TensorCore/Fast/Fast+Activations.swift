@@ -1,28 +1,8 @@
 import Foundation
 
-// The activation functions of CLIP, the UNet and the VAE, twice each:
-//
-//   silu(_ x: Float), gelu(_ x: Float), ...     the definition, one number at a time (libm);
-//   Tensor.silu(), Tensor.gelu(), ...           the same eight numbers at a time on all cores,
-//                                               built on the vector `exp` (Exponential.swift).
-//
-// Tests hold the vector versions to the scalar definitions.
-
-/// SiLU (swish): `x · σ(x) = x / (1 + e^-x)`. The UNet and the VAE use it after every GroupNorm.
-@inlinable public func silu(_ x: Float) -> Float { x / (1 + expf(-x)) }
-
-/// GELU, exact form: `x · Φ(x) = x/2 · (1 + erf(x / √2))`. Used by the UNet's feed-forward (GEGLU).
-@inlinable public func gelu(_ x: Float) -> Float { 0.5 * x * (1 + erff(x * 0.70710678118654752)) }
-
-/// GELU, tanh approximation: `x/2 · (1 + tanh(√(2/π) · (x + 0.044715 x³)))`.
-@inlinable public func geluTanh(_ x: Float) -> Float {
-    0.5 * x * (1 + tanhf(0.7978845608028654 * (x + 0.044715 * x * x * x)))
-}
-
-/// Quick GELU: `x · σ(1.702 x)`. OpenAI's CLIP text encoder was trained with it.
-@inlinable public func quickGELU(_ x: Float) -> Float { x / (1 + expf(-1.702 * x)) }
-
-// MARK: - Eight at a time
+// The activation functions, fast: the twins of Reference+Activations.swift, eight numbers at a
+// time on all cores, built on the vector `exp` (VectorExp.swift). Tests hold each to the scalar
+// definition.
 
 /// `x · σ(a·x) = x / (1 + e^(−a·x))`: SiLU for `a = 1`, quick GELU for `a = 1.702`.
 @inline(__always)
@@ -52,22 +32,19 @@ func gelu(_ x: SIMD8<Float>) -> SIMD8<Float> {
     0.5 * x * (1 + erf(x * 0.70710678118654752))
 }
 
-extension Tensor {
-    public func silu() -> Tensor { mapVectors({ sigmoidWeighted($0, slope: 1) }) }
-    public func gelu() -> Tensor { mapVectors({ TensorCore.gelu($0) }) }
-    public func geluTanh() -> Tensor { map(TensorCore.geluTanh) }
-    public func quickGELU() -> Tensor { mapVectors({ sigmoidWeighted($0, slope: 1.702) }) }
+extension Fast {
+    public static func silu(_ x: Tensor) -> Tensor { x.mapVectors({ sigmoidWeighted($0, slope: 1) }) }
+    public static func gelu(_ x: Tensor) -> Tensor { x.mapVectors({ TensorCore.gelu($0) }) }
+    public static func quickGELU(_ x: Tensor) -> Tensor { x.mapVectors({ sigmoidWeighted($0, slope: 1.702) }) }
 
-    /// GEGLU's activation in one pass: for `(..., 2F)` features split as `[hidden, gate]`,
-    /// `hidden · gelu(gate)`, `(..., F)`. Saves splitting the (large) projection into two copies.
-    public func gegluActivation() -> Tensor {
-        let width = shape[rank - 1]
-        precondition(width % 2 == 0, "GEGLU needs an even feature count, got \(width)")
-        let half = width / 2, rows = count / width, vectorEnd = half & ~7
-        var outShape = shape
-        outShape[rank - 1] = half
+    /// `Reference.geglu` in one pass over rows of `[hidden, gate]`: no copy of either half.
+    public static func geglu(_ x: Tensor) -> Tensor {
+        let width = x.shape[x.rank - 1]
+        let half = width / 2, rows = x.count / width, vectorEnd = half & ~7
+        var outShape = x.shape
+        outShape[x.rank - 1] = half
         return Profiler.measure("elementwise") {
-            withUnsafePointer { x in
+            x.withUnsafePointer { x in
                 let source = SendablePointer(UnsafeMutablePointer(mutating: x))
                 return Tensor(shape: outShape, unsafeUninitialized: { out in
                     let target = SendablePointer(out.baseAddress!)
@@ -88,6 +65,9 @@ extension Tensor {
         }
     }
 
+}
+
+extension Tensor {
     /// Applies a function of eight lanes to every element, on all cores. The last partial group
     /// of eight goes through the same function, padded with zeros.
     func mapVectors(_ f: (SIMD8<Float>) -> SIMD8<Float>) -> Tensor {

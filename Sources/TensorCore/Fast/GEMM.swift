@@ -1,126 +1,17 @@
-// GEMM: general matrix multiplication, C = A · B (+ C).
+// GEMM, the fast one: general matrix multiplication C = A · B (+ C).
 //
 // Almost all of Stable Diffusion's arithmetic is here: every linear layer, every convolution
-// (through im2col) and both products inside attention are matrix multiplications. So this file
-// holds two versions of the same function:
+// (through im2col) and both products inside attention are matrix multiplications. The plain
+// version, `Reference.gemm` (Reference/Reference+Matmul.swift), is three nested loops; this one
+// computes the same sums with cache blocking, packing, a 6x16 SIMD register tile and all cores.
 //
-//   gemmReference  three nested loops, obviously correct; the test oracle and the fallback.
-//   gemm           the fast one: cache blocking, packing, a 6x16 SIMD register tile, all cores.
-//
-// The fast one is spread over four files: this one (the loop nest and how the cores share it),
+// It is spread over four files: this one (the loop nest and how the cores share it),
 // GEMM+Packing.swift (copying operands into the order the kernel reads them),
 // GEMM+MicroKernel.swift (the 6x16 register tile, where the arithmetic happens) and
 // GEMM+HalfPrecision.swift (16-bit operands, widened while they are packed).
 //
 // Tests run both on awkward shapes (1x1, primes, sizes that are not multiples of the tile) and
 // require the same answer; `sd-bench gemm` prints how much faster the fast one is.
-
-/// A read-only matrix in memory with arbitrary strides, so that a transpose costs nothing:
-/// element `(row, column)` is at `pointer[row * rowStride + column * columnStride]`.
-public struct MatrixOperand: MatrixElements {
-    public var pointer: UnsafePointer<Float>
-    public var rowStride: Int
-    public var columnStride: Int
-
-    public init(_ pointer: UnsafePointer<Float>, rowStride: Int, columnStride: Int) {
-        self.pointer = pointer
-        self.rowStride = rowStride
-        self.columnStride = columnStride
-    }
-
-    /// A row-major matrix whose rows are `rowLength` apart.
-    public static func rowMajor(_ pointer: UnsafePointer<Float>, rowLength: Int) -> MatrixOperand {
-        MatrixOperand(pointer, rowStride: rowLength, columnStride: 1)
-    }
-
-    /// The transpose of a row-major matrix whose rows are `rowLength` apart. A linear layer's
-    /// weight `(D_out, D_in)` used as the right operand `(D_in, D_out)` is exactly this.
-    public static func transposed(_ pointer: UnsafePointer<Float>, rowLength: Int) -> MatrixOperand {
-        MatrixOperand(pointer, rowStride: 1, columnStride: rowLength)
-    }
-
-    /// The same matrix starting at `(row, column)`.
-    func offset(row: Int, column: Int) -> MatrixOperand {
-        MatrixOperand(pointer + row * rowStride + column * columnStride, rowStride: rowStride, columnStride: columnStride)
-    }
-
-    @inline(__always) func element(_ row: Int, _ column: Int) -> Float {
-        pointer[row * rowStride + column * columnStride]
-    }
-}
-
-/// A bias added to C where the product is first stored, so that no separate pass writes it:
-/// `C[i, j] = bias[i] + Σ_p A[i, p] · B[p, j]` per row (a convolution's output channels are C's
-/// rows) or `bias[j] + Σ ...` per column (a linear layer's output features are C's columns).
-public enum GEMMBias {
-    case none
-    case perRow(UnsafePointer<Float>)
-    case perColumn(UnsafePointer<Float>)
-
-    /// The bias of the block of C that starts at `(row, column)`.
-    func offset(row: Int, column: Int) -> GEMMBias {
-        switch self {
-        case .none: return .none
-        case .perRow(let bias): return .perRow(bias + row)
-        case .perColumn(let bias): return .perColumn(bias + column)
-        }
-    }
-
-    /// The bias of element `(row, column)`.
-    @inline(__always) func value(_ row: Int, _ column: Int) -> Float {
-        switch self {
-        case .none: return 0
-        case .perRow(let bias): return bias[row]
-        case .perColumn(let bias): return bias[column]
-        }
-    }
-
-    /// Runs `body` with a layer's optional bias vector as the GEMM's bias, one number per row of C
-    /// (`perRow`) or per column.
-    static func with<Result>(_ bias: Tensor?, perRow: Bool, _ body: (GEMMBias) -> Result) -> Result {
-        guard let bias else { return body(.none) }
-        return bias.withUnsafePointer { body(perRow ? .perRow($0) : .perColumn($0)) }
-    }
-}
-
-// MARK: - Reference
-
-/// The algorithmic reference: `C[i, j] (+)= Σ_p A[i, p] · B[p, j]`, one dot product per output.
-///
-/// - Parameters:
-///   - m, n, k: `A` is `(m, k)`, `B` is `(k, n)`, `C` is `(m, n)`.
-///   - c: output, row-major with rows `ldc` apart.
-///   - accumulate: add to the existing `C` instead of overwriting it.
-///   - bias: added to every sum, per row or per column of C (see `GEMMBias`).
-public func gemmReference(m: Int, n: Int, k: Int, a: MatrixOperand, b: MatrixOperand,
-                          c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false, bias: GEMMBias = .none) {
-    dotProducts(m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate, bias: bias)
-}
-
-/// Anything whose numbers can be read one at a time as Float32: `MatrixOperand` and `HalfMatrixOperand`.
-protocol MatrixElements {
-    func element(_ row: Int, _ column: Int) -> Float
-    /// The same matrix starting at `(row, column)`.
-    func offset(row: Int, column: Int) -> Self
-}
-
-/// The reference's loops, for any kind of operand. The fast GEMM also uses them for products too
-/// small to pack, so a Float32 and a 16-bit operand holding the same numbers give the same sums.
-@inline(__always)
-func dotProducts<A: MatrixElements, B: MatrixElements>(m: Int, n: Int, k: Int, a: A, b: B,
-                                                       c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
-                                                       bias: GEMMBias) {
-    for i in 0..<m {
-        for j in 0..<n {
-            var sum: Float = bias.value(i, j)
-            if accumulate { sum += c[i * ldc + j] }
-            for p in 0..<k { sum += a.element(i, p) * b.element(p, j) }
-            c[i * ldc + j] = sum
-        }
-    }
-}
-
-// MARK: - Fast
 
 /// The micro-kernel computes a register tile of `mr x nr` outputs: 6 rows x 16 columns is twelve
 /// 8-wide vector accumulators, which plus two B vectors and one broadcast A value fills the 16 AVX
@@ -149,7 +40,7 @@ public func depthSlices(_ k: Int) -> [Range<Int>] {
 /// Below this many multiply-adds the packing overhead does not pay off.
 @usableFromInline let smallProductLimit = 4096
 
-/// The fast GEMM: same contract as `gemmReference`, roughly 100x faster on large matrices.
+/// The fast GEMM: same contract as `Reference.gemm`, roughly 100x faster on large matrices.
 ///
 /// How it works:
 /// 1. Cut C into a few rectangular tiles, about four per core (`GEMMTiling`), and hand them to the

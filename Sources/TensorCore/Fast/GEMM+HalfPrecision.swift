@@ -9,48 +9,6 @@
 // The packed panels hold exactly the numbers packing the widened tensor would give (widening is
 // exact), so the product is bit-for-bit the same; the tests check that.
 
-/// A read-only matrix of 16-bit numbers with arbitrary strides, like `MatrixOperand`: element
-/// `(row, column)` is the 16-bit number at index `row * rowStride + column * columnStride`.
-public struct HalfMatrixOperand: MatrixElements {
-    public var bytes: UnsafeRawPointer
-    public var rowStride: Int
-    public var columnStride: Int
-    public var format: HalfTensor.Format
-
-    public init(_ bytes: UnsafeRawPointer, format: HalfTensor.Format, rowStride: Int, columnStride: Int) {
-        self.bytes = bytes
-        self.format = format
-        self.rowStride = rowStride
-        self.columnStride = columnStride
-    }
-
-    /// A row-major matrix whose rows are `rowLength` numbers apart.
-    public static func rowMajor(_ bytes: UnsafeRawPointer, format: HalfTensor.Format, rowLength: Int) -> HalfMatrixOperand {
-        HalfMatrixOperand(bytes, format: format, rowStride: rowLength, columnStride: 1)
-    }
-
-    /// The transpose of a row-major matrix: a linear layer's `(D_out, D_in)` weight as the right operand.
-    public static func transposed(_ bytes: UnsafeRawPointer, format: HalfTensor.Format, rowLength: Int) -> HalfMatrixOperand {
-        HalfMatrixOperand(bytes, format: format, rowStride: 1, columnStride: rowLength)
-    }
-
-    var transposed: HalfMatrixOperand {
-        HalfMatrixOperand(bytes, format: format, rowStride: columnStride, columnStride: rowStride)
-    }
-
-    /// Element `(row, column)`, widened.
-    @inline(__always) func element(_ row: Int, _ column: Int) -> Float {
-        let bits = bytes.loadUnaligned(fromByteOffset: 2 * (row * rowStride + column * columnStride), as: UInt16.self)
-        return format == .float16 ? float16BitsToFloat(bits) : bfloat16BitsToFloat(bits)
-    }
-
-    /// The same matrix starting at `(row, column)`.
-    func offset(row: Int, column: Int) -> HalfMatrixOperand {
-        HalfMatrixOperand(bytes + 2 * (row * rowStride + column * columnStride), format: format,
-                          rowStride: rowStride, columnStride: columnStride)
-    }
-}
-
 /// `gemm` with a 16-bit left operand (a convolution's kernel): the same contract as `gemm`, and
 /// exactly the result of `gemm` on the widened numbers.
 public func gemm(m: Int, n: Int, k: Int, a: HalfMatrixOperand, b: MatrixOperand,

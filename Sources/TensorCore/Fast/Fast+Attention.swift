@@ -1,39 +1,26 @@
 import Foundation
 
-// Scaled dot-product attention (Vaswani et al., 2017), multi-head:
+// Scaled dot-product attention, fast: the twin of `Reference.scaledDotProductAttention`
+// (Reference/Reference+Attention.swift), `softmax(Q Kᵀ / √d + mask) V` for every head.
 //
-//     Attention(Q, K, V) = softmax(Q Kᵀ / √d + mask) V
-//
-// computed separately for each head. Tensors keep the heads packed side by side in the feature
-// dimension, `(N, T, H·d)`, exactly as the linear projections produce them: head `h` of token `t`
-// is the slice `[h·d, (h+1)·d)`. The GEMM's strided operands pick a head out in place, so no
-// permute to `(N, H, T, d)` is ever made. Each head (or, with fewer heads than cores, each share of
-// a head's queries) runs on one core in `AttentionHead`, which computes the products transposed
-// (see there for why).
+// Tensors keep the heads packed side by side in the feature dimension, `(N, T, H·d)`, exactly as
+// the linear projections produce them: head `h` of token `t` is the slice `[h·d, (h+1)·d)`. The
+// GEMM's strided operands pick a head out in place, so no permute to `(N, H, T, d)` is ever made.
+// Each head (or, with fewer heads than cores, each share of a head's queries) runs on one core in
+// `AttentionHead`, which computes the products transposed (see there for why).
 
-/// Called with the attention probabilities of one block of query rows of one head:
-/// `(batch, head, query rows, probabilities (rows.count, S) row-major)`. The cross-attention lesson
-/// uses it to see which words each pixel looks at.
-public typealias AttentionObserver = (_ batch: Int, _ head: Int, _ rows: Range<Int>,
-                                      _ probabilities: UnsafeBufferPointer<Float>) -> Void
-
-/// Multi-head scaled dot-product attention.
-///
-/// - Parameters:
-///   - query: `(N, T, H·d)`; key: `(N, S, H·d)`; value: `(N, S, H·dv)`.
-///   - heads: `H`.
-///   - mask: optional additive mask `(T, S)`: 0 where allowed, `-infinity` where not (CLIP's
-///     causal mask forbids looking at later tokens).
-///   - observer: optional, sees the probabilities (see `AttentionObserver`).
-/// - Returns: `(N, T, H·dv)`.
-public func scaledDotProductAttention(query: Tensor, key: Tensor, value: Tensor, heads: Int,
-                                      mask: Tensor? = nil, observer: AttentionObserver? = nil) -> Tensor {
-    Profiler.measure("attention (QKᵀ, softmax, ·V)") {
-        attention(query: query, key: key, value: value, heads: heads, mask: mask, observer: observer)
+extension Fast {
+    /// `Reference.scaledDotProductAttention`, one (sample, head) per core, products on the
+    /// micro-kernel. The observer sees blocks of query rows, on the calling thread.
+    public static func scaledDotProductAttention(query: Tensor, key: Tensor, value: Tensor, heads: Int,
+                                                 mask: Tensor?, observer: AttentionObserver?) -> Tensor {
+        Profiler.measure("attention (QKᵀ, softmax, ·V)") {
+            attention(query: query, key: key, value: value, heads: heads, mask: mask, observer: observer)
+        }
     }
 }
 
-func attention(query: Tensor, key: Tensor, value: Tensor, heads: Int,
+private func attention(query: Tensor, key: Tensor, value: Tensor, heads: Int,
                mask: Tensor?, observer: AttentionObserver?) -> Tensor {
     let batch = query.shape[0], t = query.shape[1], s = key.shape[1]
     let width = query.shape[2], valueWidth = value.shape[2]
@@ -195,40 +182,4 @@ struct AttentionHead {
         }
         probabilities.withUnsafeBufferPointer { observe(rows, $0) }
     }
-}
-
-/// The definition, with plain loops and Double sums: the test oracle for
-/// `scaledDotProductAttention`.
-public func attentionReference(query: Tensor, key: Tensor, value: Tensor, heads: Int, mask: Tensor? = nil) -> Tensor {
-    let batch = query.shape[0], t = query.shape[1], s = key.shape[1]
-    let d = query.shape[2] / heads, dv = value.shape[2] / heads
-    var out = Tensor.zeros([batch, t, value.shape[2]])
-    for n in 0..<batch {
-        for h in 0..<heads {
-            for i in 0..<t {
-                var logits = [Double](repeating: 0, count: s)
-                for j in 0..<s {
-                    var dot = 0.0
-                    for c in 0..<d { dot += Double(query[n, i, h * d + c]) * Double(key[n, j, h * d + c]) }
-                    logits[j] = dot / Double(d).squareRoot() + Double(mask?[i, j] ?? 0)
-                }
-                let top = logits.max()!
-                let weights = logits.map { exp($0 - top) }
-                let total = weights.reduce(0, +)
-                for c in 0..<dv {
-                    var sum = 0.0
-                    for j in 0..<s { sum += weights[j] / total * Double(value[n, j, h * dv + c]) }
-                    out[n, i, h * dv + c] = Float(sum)
-                }
-            }
-        }
-    }
-    return out
-}
-
-/// CLIP's causal mask `(T, T)`: token `i` may attend to tokens `0...i` only.
-public func causalMask(_ length: Int) -> Tensor {
-    var mask = Tensor.zeros([length, length])
-    for i in 0..<length { for j in (i + 1)..<max(i + 1, length) { mask[i, j] = -Float.infinity } }
-    return mask
 }

@@ -1,67 +1,42 @@
-// 2-D convolution, the workhorse of the UNet's residual blocks and of the VAE.
+// 2-D convolution, fast: the twin of `Reference.conv2d` (Reference/Reference+Conv2d.swift).
 //
-// Fast path: im2col + GEMM. For every output pixel, the `C_in · kH · kW` input values under the
+// im2col + GEMM. For every output pixel, the `C_in · kH · kW` input values under the
 // kernel window form one column of a matrix; the convolution is then a single matrix product
 // `weight (C_out, C_in·kH·kW) · columns (C_in·kH·kW, H_out·W_out)`.
 //
 // The column matrix is never stored. It is 9x the size of the image (1.2 GB for the VAE's last
 // layers at 512x512), and the GEMM copies B into its packed panels anyway, so `ImagePatches`
 // writes those panels straight from the image: the "implicit im2col" of GPU libraries.
-//
-// Reference: `conv2dReference`, the seven nested loops of the definition, kept as the test oracle.
-
-/// Geometry of one convolution, shared by the fast and reference versions.
-public struct Conv2DGeometry: Equatable {
-    public var inChannels, outChannels, kernelHeight, kernelWidth, stride, padding: Int
-    public var inHeight, inWidth: Int
-
-    /// `H_out = ⌊(H + 2·padding − kH) / stride⌋ + 1`
-    public var outHeight: Int { (inHeight + 2 * padding - kernelHeight) / stride + 1 }
-    public var outWidth: Int { (inWidth + 2 * padding - kernelWidth) / stride + 1 }
-    /// Rows of the im2col matrix: one per weight of a single output channel.
-    public var patchSize: Int { inChannels * kernelHeight * kernelWidth }
-
-    init(input: [Int], weight: [Int], stride: Int, padding: Int) {
-        precondition(input.count == 4, "conv2d input must be (N, C, H, W), got \(input)")
-        precondition(weight.count == 4, "conv2d weight must be (C_out, C_in, kH, kW), got \(weight)")
-        precondition(input[1] == weight[1], "conv2d: input has \(input[1]) channels, weight expects \(weight[1])")
-        inChannels = weight[1]; outChannels = weight[0]
-        kernelHeight = weight[2]; kernelWidth = weight[3]
-        self.stride = stride; self.padding = padding
-        inHeight = input[2]; inWidth = input[3]
-        precondition(outHeight > 0 && outWidth > 0, "conv2d: kernel larger than padded input \(input)")
-    }
-}
 
 /// Output pixels per band of a convolution: 8192, which cut into four tiles per core makes tiles
 /// of about 1000 pixels, whose output block (a few hundred channels by 1000) fits in L2.
 let bandPixels = 8192
 
-extension Tensor {
-    /// Convolution with PyTorch's `nn.Conv2d` semantics (cross-correlation, zero padding).
+extension Fast {
+    /// `Reference.conv2d` as a matrix product over image patches.
     ///
     /// - Parameters:
     ///   - weight: `(C_out, C_in, kH, kW)`.
     ///   - bias: `(C_out)`, or nil.
     /// - Returns: `(N, C_out, H_out, W_out)` for input `(N, C_in, H, W)`.
-    public func conv2d(weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) -> Tensor {
-        let g = Conv2DGeometry(input: shape, weight: weight.shape, stride: stride, padding: padding)
+    public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int) -> Tensor {
+        let g = Conv2DGeometry(input: x.shape, weight: weight.shape, stride: stride, padding: padding)
         return weight.withUnsafePointer { w in
-            conv2d(g, weight: .matrix(.rowMajor(w, rowLength: g.patchSize)), bias: bias)
+            conv2d(x, g, weight: .matrix(.rowMajor(w, rowLength: g.patchSize)), bias: bias)
         }
     }
 
     /// The same convolution with a 16-bit kernel `(C_out, C_in, kH, kW)`, widened as the GEMM packs it.
-    public func conv2d(weight: HalfTensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) -> Tensor {
-        let g = Conv2DGeometry(input: shape, weight: weight.shape, stride: stride, padding: padding)
+    public static func conv2d(_ x: Tensor, weight: HalfTensor, bias: Tensor?, stride: Int, padding: Int) -> Tensor {
+        let g = Conv2DGeometry(input: x.shape, weight: weight.shape, stride: stride, padding: padding)
         return weight.withBytes { w in
-            conv2d(g, weight: .halves(.rowMajor(w, format: weight.format, rowLength: g.patchSize)), bias: bias)
+            conv2d(x, g, weight: .halves(.rowMajor(w, format: weight.format, rowLength: g.patchSize)), bias: bias)
         }
     }
 
     /// The convolution `g` with its kernel seen as the matrix `(C_out, C_in·kH·kW)`, GEMM's `A`.
-    private func conv2d(_ g: Conv2DGeometry, weight: PanelSource, bias: Tensor?) -> Tensor {
-        let batch = shape[0]
+    private static func conv2d(_ x: Tensor, _ g: Conv2DGeometry, weight: PanelSource, bias: Tensor?) -> Tensor {
+        let batch = x.shape[0]
         let outPlane = g.outHeight * g.outWidth
         // Every element is written by the GEMMs below, which add the bias as they first store each
         // output (so no separate pass writes it, and the fresh pages are first touched on all cores).
@@ -69,7 +44,7 @@ extension Tensor {
         let pointwise = g.kernelHeight == 1 && g.kernelWidth == 1 && g.stride == 1 && g.padding == 0
 
         if let bias { precondition(bias.count == g.outChannels, "conv2d: bias \(bias.shape) for \(g.outChannels) channels") }
-        withUnsafePointer { x in
+        x.withUnsafePointer { x in
             out.withUnsafeMutablePointer { y in
                 // Output channels are C's rows: one bias per row.
                 GEMMBias.with(bias, perRow: true) { rowBias in
@@ -235,32 +210,4 @@ struct ImagePatches: @unchecked Sendable {
             if ky == g.kernelHeight { ky = 0; c += 1 }
         }
     }
-}
-
-/// The definition of convolution, written out: for every output element, sum over input channels
-/// and the kernel window. Slow; the test oracle for `conv2d`.
-public func conv2dReference(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) -> Tensor {
-    let g = Conv2DGeometry(input: x.shape, weight: weight.shape, stride: stride, padding: padding)
-    let batch = x.shape[0]
-    var out = Tensor.zeros([batch, g.outChannels, g.outHeight, g.outWidth])
-    for n in 0..<batch {
-        for co in 0..<g.outChannels {
-            for oy in 0..<g.outHeight {
-                for ox in 0..<g.outWidth {
-                    var sum: Float = bias?.scalars[co] ?? 0
-                    for ci in 0..<g.inChannels {
-                        for ky in 0..<g.kernelHeight {
-                            for kx in 0..<g.kernelWidth {
-                                let iy = oy * stride + ky - padding, ix = ox * stride + kx - padding
-                                if iy < 0 || iy >= g.inHeight || ix < 0 || ix >= g.inWidth { continue }
-                                sum += x[n, ci, iy, ix] * weight[co, ci, ky, kx]
-                            }
-                        }
-                    }
-                    out[n, co, oy, ox] = sum
-                }
-            }
-        }
-    }
-    return out
 }

@@ -1,7 +1,7 @@
 import Foundation
 
-// Softmax turns a row of scores into probabilities: `softmax(z)_i = e^(z_i − max z) / Σ_j e^(z_j − max z)`.
-// Subtracting the row maximum changes nothing mathematically and keeps `exp` from overflowing.
+// Softmax, fast: the twin of `Reference.softmax` (Reference/Reference+Softmax.swift), eight
+// lanes at a time with the vector `exp`, and the column form attention uses.
 
 /// Softmax of `scale · row`, in place: `p_i = e^(s·(z_i − max z)) / Σ_j e^(s·(z_j − max z))`
 /// (for `s > 0`). Attention passes `s = 1/√d` here instead of scaling the scores first.
@@ -79,11 +79,11 @@ public func softmaxColumns(_ block: UnsafeMutablePointer<Float>, count: Int, sca
     return SIMD16(lowHalf: sum0, highHalf: sum1)
 }
 
-extension Tensor {
-    /// Softmax over the last dimension, row by row on all cores.
-    public func softmax() -> Tensor {
-        let width = shape[rank - 1]
-        var out = self
+extension Fast {
+    /// `Reference.softmax` over the last dimension, rows shared out to the cores.
+    public static func softmax(_ x: Tensor) -> Tensor {
+        let width = x.shape[x.rank - 1], count = x.count
+        var out = x
         out.withUnsafeMutablePointer { p in
             let rows = SendablePointer(p)
             Parallel.forEachChunk(of: count / width, minimumChunk: 8) { range in

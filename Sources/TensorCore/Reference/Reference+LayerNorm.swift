@@ -1,0 +1,34 @@
+// Layer normalisation: CLIP's text transformer and the UNet's transformer blocks use it.
+
+extension Reference {
+    /// LayerNorm (Ba et al., 2016): every token's feature vector of `D` numbers is normalised on
+    /// its own:
+    ///
+    ///     μ = (1/D) Σ_i x[t, i],  σ² = (1/D) Σ_i (x[t, i] − μ)²
+    ///     y[t, i] = (x[t, i] − μ) / √(σ² + ε) · γ[i] + β[i]
+    ///
+    /// - Parameters:
+    ///   - x: `(..., D)`: every leading index is one token.
+    ///   - weight: γ, `(D)`, or nil for 1; bias: β, `(D)`, or nil for 0.
+    ///   - eps: ε (1e-5 in CLIP and in the UNet).
+    /// - Returns: the shape of `x`.
+    public static func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
+        let D = x.shape[x.rank - 1]
+        let tokens = x.count / D
+        let xs = x.scalars, gamma = weight?.scalars, beta = bias?.scalars
+        var out = [Float](repeating: 0, count: x.count)
+        for t in 0..<tokens {
+            var sum = 0.0
+            for i in 0..<D { sum += Double(xs[t * D + i]) }
+            let mean = sum / Double(D)
+            var squares = 0.0
+            for i in 0..<D { let d = Double(xs[t * D + i]) - mean; squares += d * d }
+            let invStd = 1 / (squares / Double(D) + Double(eps)).squareRoot()
+            for i in 0..<D {
+                let normalised = Float((Double(xs[t * D + i]) - mean) * invStd)
+                out[t * D + i] = normalised * (gamma?[i] ?? 1) + (beta?[i] ?? 0)
+            }
+        }
+        return Tensor(shape: x.shape, scalars: out)
+    }
+}
