@@ -1,0 +1,126 @@
+import Testing
+import TensorCore
+
+// Every fast kernel against its plain twin, on shapes chosen to hit the fast code's edges: lengths
+// that are not multiples of the 8-lane vectors or the 6x16 register tile, single elements, and
+// sizes big enough to be shared out to several cores. (The GEMM, convolution and attention have
+// suites of their own: GEMMTests, ConvolutionTests, AttentionTests.)
+
+/// A tensor of `shape` filled with reproducible numbers in [−scale, scale).
+func randomTensor(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor {
+    Tensor(shape: shape, scalars: randomScalars(shape.reduce(1, *), seed: seed).map { $0 * scale })
+}
+
+@Suite("Fast kernels agree with their plain twins")
+struct ReferenceTwinTests {
+    @Test("matmul and linear: K-term sums in another order", arguments: [[1, 1, 1], [3, 7, 5], [2, 13, 77, 19], [130, 40, 70]])
+    func matrixProducts(shape: [Int]) {
+        // shape = leading dims..., M, K and N last: x (..., M, K) · (K, N); weights (N, K).
+        let n = shape.last!, k = shape[shape.count - 2]
+        let x = randomTensor(Array(shape.dropLast()), seed: 1)
+        let b = randomTensor([k, n], seed: 2)
+        let w = randomTensor([n, k], seed: 3)
+        let bias = randomTensor([n], seed: 4)
+        // A K-term sum of products of numbers in [−1, 1] is about √K in size; float32 reordering
+        // moves it by a few ulps of that, so 1e-5·√K, as for the GEMM.
+        let tolerance = 1e-5 * Float(k).squareRoot()
+        #expect(Fast.matmul(x, b).maxAbsDifference(Reference.matmul(x, b)) < tolerance)
+        #expect(Fast.linear(x, weight: w, bias: bias).maxAbsDifference(Reference.linear(x, weight: w, bias: bias)) < tolerance)
+        #expect(Fast.linear(x, weight: w, bias: nil).maxAbsDifference(Reference.linear(x, weight: w, bias: nil)) < tolerance)
+        let half = HalfTensor(rounding: w, to: .float16)
+        #expect(Fast.linear(x, weight: half, bias: bias)
+                    .maxAbsDifference(Reference.linear(x, weight: half.widened(), bias: bias)) < tolerance)
+    }
+
+    @Test("group norm, with and without the SiLU", arguments: [([1, 2, 1, 1], 1), ([2, 6, 5, 7], 3), ([1, 32, 9, 13], 32),
+                                                              ([2, 64, 24, 24], 4)])
+    func groupNorm(shape: [Int], groups: Int) {
+        let x = randomTensor(shape, seed: 5, scale: 3).map { $0 + 1 }    // mean 1, not 0
+        let gamma = randomTensor([shape[1]], seed: 6, scale: 2), beta = randomTensor([shape[1]], seed: 7)
+        // Outputs are about γ·N(0, 1) + β, |y| ≲ 8. The fast statistics sum eight lanes in Float
+        // per block of 1024 and the blocks in Double; the plain ones sum in Double. That moves
+        // the mean and 1/σ by ~1e-7 relative, the outputs by ~1e-6: tolerance 1e-5.
+        for silu in [false, true] {
+            let fast = Fast.groupNorm(x, groups: groups, weight: gamma, bias: beta, eps: 1e-5, silu: silu)
+            let plain = Reference.groupNorm(x, groups: groups, weight: gamma, bias: beta, eps: 1e-5, silu: silu)
+            #expect(fast.maxAbsDifference(plain) < 1e-5, "silu: \(silu)")
+        }
+        let noAffine = Fast.groupNorm(x, groups: groups, weight: nil, bias: nil, eps: 1e-6, silu: false)
+        #expect(noAffine.maxAbsDifference(Reference.groupNorm(x, groups: groups, weight: nil, bias: nil, eps: 1e-6)) < 1e-5)
+    }
+
+    @Test("layer norm", arguments: [[1, 1], [3, 7], [2, 77, 40], [1, 9, 768]])
+    func layerNorm(shape: [Int]) {
+        let d = shape.last!
+        let x = randomTensor(shape, seed: 8, scale: 4)
+        let gamma = randomTensor([d], seed: 9), beta = randomTensor([d], seed: 10)
+        // The same statistics argument as for group norm; |y| ≲ 2 here.
+        let fast = Fast.layerNorm(x, weight: gamma, bias: beta, eps: 1e-5)
+        #expect(fast.maxAbsDifference(Reference.layerNorm(x, weight: gamma, bias: beta, eps: 1e-5)) < 1e-5)
+    }
+
+    @Test("softmax, including a fully masked row", arguments: [1, 7, 8, 77, 1000])
+    func softmax(width: Int) {
+        var scalars = randomScalars(3 * width, seed: UInt64(width)).map { $0 * 20 }
+        for i in 0..<width { scalars[width + i] = -.infinity }          // row 1: every key masked
+        if width > 1 { scalars[2 * width] = -.infinity }                 // row 2: one key masked
+        let x = Tensor(shape: [3, width], scalars: scalars)
+        // Probabilities are in [0, 1]; the vector exp is within 1 ulp of expf, the sums differ in
+        // order: 1e-6 absolute.
+        let fast = Fast.softmax(x), plain = Reference.softmax(x)
+        #expect(fast.maxAbsDifference(plain) < 1e-6)
+        #expect(plain.scalars[width..<(2 * width)].allSatisfy { $0 == 0 })
+    }
+
+    @Test("SiLU, GELU, quick GELU and GEGLU on 1, 7, 8 and 1001 elements", arguments: [1, 7, 8, 1001])
+    func activations(count: Int) {
+        let x = randomTensor([count], seed: 11, scale: 10)
+        // The vector exp is within 1 ulp of libm's expf and the vector erf within 1.5e-7 of erf:
+        // 2e-6 relative to max(1, |x|) (see VectorActivationTests).
+        let tolerance: Float = 2e-5
+        #expect(Fast.silu(x).maxAbsDifference(Reference.map(x, silu)) < tolerance)
+        #expect(Fast.gelu(x).maxAbsDifference(Reference.map(x, gelu)) < tolerance)
+        #expect(Fast.quickGELU(x).maxAbsDifference(Reference.map(x, quickGELU)) < tolerance)
+        let pairs = randomTensor([3, 2 * count], seed: 12, scale: 4)
+        #expect(Fast.geglu(pairs).maxAbsDifference(Reference.geglu(pairs)) < 4e-6 * 4)
+    }
+
+    @Test("nearest upsampling: doubling and odd sizes copy the same pixels",
+          arguments: [(3, 5, 6, 10), (1, 1, 2, 2), (6, 5, 12, 10), (3, 3, 6, 5), (2, 2, 3, 3), (4, 4, 7, 9)])
+    func upsample(sizes: (Int, Int, Int, Int)) {
+        let (h, w, outH, outW) = sizes
+        let x = randomTensor([2, 3, h, w], seed: 13)
+        #expect(Fast.upsampleNearest(x, height: outH, width: outW) == Reference.upsampleNearest(x, height: outH, width: outW))
+    }
+
+    @Test("embedding lookup from a Float32 and a 16-bit table")
+    func embedding() {
+        let table = randomTensor([50, 6], seed: 14)
+        let ids = [[0, 49, 7, 7], [3, 1, 0, 2]]
+        #expect(Fast.embedding(ids, table: table) == Reference.embedding(ids, table: table))
+        let half = HalfTensor(rounding: table, to: .bfloat16)
+        #expect(Fast.embedding(ids, table: half) == Reference.embedding(ids, table: half.widened()))
+    }
+
+    @Test("elementwise arithmetic gives identical numbers", arguments: [1, 7, 8, 9, 100_003])
+    func elementwise(count: Int) {
+        let a = randomTensor([count], seed: 15), b = randomTensor([count], seed: 16)
+        // One IEEE operation per element on both sides: identical, except that α·a + β·b may be
+        // contracted into a fused multiply-add on one side (one rounding less): 1 ulp of 2.
+        #expect(Fast.weightedSum(a, 0.3, b, -1.7).maxAbsDifference(Reference.weightedSum(a, 0.3, b, -1.7)) <= 2.4e-7)
+        #expect(Fast.map(a) { $0 * $0 } == Reference.map(a) { $0 * $0 })
+        #expect(Fast.zip(a, b, -) == Reference.zip(a, b, -))
+        var sum = a
+        Fast.add(b, into: &sum)
+        #expect(sum == Reference.zip(a, b, +))
+    }
+
+    @Test("a value per channel or per (sample, channel) added to every pixel", arguments: [[2, 3, 5, 7], [1, 1, 1, 1], [3, 4, 1, 9]])
+    func channelwise(shape: [Int]) {
+        let x = randomTensor(shape, seed: 17)
+        let perChannel = randomTensor([shape[1]], seed: 18)
+        let perSample = randomTensor([shape[0], shape[1]], seed: 19)
+        #expect(Fast.addChannelwise(x, perChannel) == Reference.addChannelwise(x, perChannel))
+        #expect(Fast.addChannelwise(x, perSample) == Reference.addChannelwise(x, perSample))
+    }
+}
