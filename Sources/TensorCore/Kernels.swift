@@ -101,11 +101,15 @@ public final class KernelTally: @unchecked Sendable {
     /// How often each operation ran, by name (`"conv2d"`, `"attention"`, ...).
     public var operations: [String: Int] { lock.withLock { perOperation } }
 
-    /// One line for a stage report, e.g. `reference (plain loops): 1342 operations on the plain loops, 0 on the fast kernels`.
+    /// One line for a stage report: `reference (plain loops): 6499 operations`, `fast: 6499
+    /// operations`, or, if both ran, how many on each.
     public var summary: String {
         let plain = calls(.reference), fast = calls(.fast)
-        let kind = plain > 0 && fast == 0 ? "reference (plain loops)" : fast > 0 && plain == 0 ? "fast" : "mixed"
-        return "\(kind): \(plain) operations on the plain loops, \(fast) on the fast kernels"
+        switch (plain, fast) {
+        case (_, 0): return "reference (plain loops): \(plain) operations"
+        case (0, _): return "fast: \(fast) operations"
+        default: return "mixed: \(plain) operations on the plain loops, \(fast) on the fast kernels"
+        }
     }
 
     func record(_ name: StaticString, _ kernels: Kernels) {

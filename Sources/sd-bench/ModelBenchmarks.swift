@@ -38,6 +38,7 @@ struct ModelBenchmarkOptions: ParsableArguments {
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
         guard size >= 64, size % 64 == 0 else { throw ValidationError("--size must be a multiple of 64, at least 64") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        do { _ = try Kernels.fromEnvironment() } catch { throw ValidationError("\(error)") }
     }
 }
 
@@ -136,14 +137,22 @@ enum ModelBenchmark {
 
     /// One subcommand's work: the GEMM peak as the yardstick (if asked), the part, its report.
     static func runOne(_ options: ModelBenchmarkOptions, measuringPeak: Bool, _ part: () throws -> PartResult) throws {
+        printKernels()
         let peak = measuringPeak ? gemmPeak() : nil
         let result = try part()
         report(result, gemmPeak: peak)
         if options.json { try printJSON([result], extra: peak.map { ["gemm_peak_gflops": $0] } ?? [:]) }
     }
 
+    /// Which kernels the models run on: the fast ones, or with `SD_KERNELS=reference` the plain
+    /// loops (the GEMM yardstick is always the fast GEMM).
+    static func printKernels() {
+        print(Kernels.current == .fast ? "kernels: fast" : "kernels: reference (plain loops; the GEMM yardstick stays fast)")
+    }
+
     static func printJSON(_ parts: [PartResult], extra: [String: Any]) throws {
         var object = extra
+        object["kernels"] = Kernels.current.rawValue
         for part in parts { object[part.name] = part.json }
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         print(String(decoding: data, as: UTF8.self))
@@ -191,6 +200,7 @@ struct AllBenchmarks: ParsableCommand {
     @OptionGroup var options: ModelBenchmarkOptions
 
     func run() throws {
+        ModelBenchmark.printKernels()
         let peak = ModelBenchmark.gemmPeak()
         print(String(format: "GEMM 2048x2048x2048: %.1f GFLOP/s", peak))
         let parts = [try ModelBenchmark.textEncoder(batch: options.batch, runs: options.runs, weights: options.weights),

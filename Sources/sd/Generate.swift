@@ -21,6 +21,7 @@ struct Generate: ParsableCommand {
         abstract: "Make a picture from a prompt (and optionally a starting picture).")
 
     @OptionGroup var checkpointOption: CheckpointOption
+    @OptionGroup var kernelsOption: KernelsOption
 
     @Option(help: "What to draw (may be empty: unconditional).")
     var prompt: String
@@ -89,10 +90,12 @@ struct Generate: ParsableCommand {
         let recorder = FrameRecorder(pipeline: pipeline, preview: preview, width: width, height: height,
                                      enabled: gif != nil || frames != nil)
         let progress = ProgressBar(total: request.steps)
-        let result = try pipeline.generate(request, onStep: { step in
-            progress.update(step.index + 1, total: step.count, detail: String(format: "t=%.0f", step.timestep))
-            recorder.record(step)
-        })
+        let (result, kernels) = try Kernels.counting {
+            try pipeline.generate(request, onStep: { step in
+                progress.update(step.index + 1, total: step.count, detail: String(format: "t=%.0f", step.timestep))
+                recorder.record(step)
+            })
+        }
         progress.finish()
 
         let parameters = describe(request)
@@ -111,6 +114,7 @@ struct Generate: ParsableCommand {
         for (stage, seconds) in result.timings + recorder.timings {
             print("  " + stage.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: "%8.2f s", seconds))
         }
+        print(KernelsOption.report(kernels))
     }
 
     /// Refuses to start a long run whose outputs cannot be written.

@@ -19,12 +19,17 @@ enum LessonRunner {
         return folder
     }
 
-    static func run(_ lesson: String, _ arguments: [String], in directory: URL? = nil) throws -> LessonRun {
+    /// Runs `lesson` with `arguments`, in `directory`, with `environment` added to this process's.
+    static func run(_ lesson: String, _ arguments: [String], in directory: URL? = nil,
+                    environment: [String: String] = [:]) throws -> LessonRun {
         let process = Process()
         process.executableURL = productsFolder.appendingPathComponent(lesson)
         process.arguments = arguments
-        // Tests decide the checkpoint themselves; one set in the user's shell must not leak in.
-        process.environment = ProcessInfo.processInfo.environment.filter { $0.key != "SD_CHECKPOINT" }
+        // Tests decide the checkpoint and the kernels themselves; a choice made in the user's shell
+        // must not leak in.
+        process.environment = ProcessInfo.processInfo.environment
+            .filter { $0.key != "SD_CHECKPOINT" && $0.key != "SD_KERNELS" }
+            .merging(environment) { $1 }
         if let directory { process.currentDirectoryURL = directory }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out

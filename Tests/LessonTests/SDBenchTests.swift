@@ -13,6 +13,7 @@ struct SDBenchTests {
         #expect(run.output.contains("text-encoder") && run.output.contains("gemm"))
         let last = try #require(run.output.split(separator: "\n").last)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])
+        #expect(object["kernels"] as? String == "fast")
         let part = try #require(object["text-encoder"] as? [String: Any])
         let seconds = try #require(part["seconds"] as? Double), gflop = try #require(part["gflop"] as? Double)
         let gflops = try #require(part["gflops"] as? Double)
@@ -46,5 +47,8 @@ struct SDBenchTests {
             #expect(run.status != 0)
             #expect(run.errors.contains(message), "\(run.errors)")
         }
+        let run = try LessonRunner.run("sd-bench", ["unet"], environment: ["SD_KERNELS": "slow"])
+        #expect(run.status != 0)
+        #expect(run.errors.contains("SD_KERNELS: 'slow'"), "\(run.errors)")
     }
 }
