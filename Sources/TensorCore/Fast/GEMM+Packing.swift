@@ -62,8 +62,8 @@ final class PackedMatrix: @unchecked Sendable {
     init(_ source: PanelSource, outer: Int, depth: Int, width: Int, onAllCores: Bool = true) {
         paddedOuter = roundUp(outer, to: width)
         storage = .allocate(capacity: max(1, paddedOuter * depth))
-        // A large packed operand (a layer's weights, up to 52 MB) asks for huge pages, as big tensors
-        // do: packing the shared operands took about 10% less time in the UNet.
+        // A large packed operand (a layer's weights, up to 52 MB) asks for huge pages, as big
+        // tensors do (MemoryHints.swift).
         MemoryHints.adviseHugePages(UnsafeMutableBufferPointer(start: storage, count: paddedOuter * depth))
         let panelCount = paddedOuter / width
         let base = SendablePointer(storage), paddedOuter = paddedOuter
