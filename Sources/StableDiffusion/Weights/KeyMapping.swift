@@ -58,8 +58,9 @@ public enum KeyMapping {
         unet("out.0.", "conv_norm_out.")
         unet("out.2.", "conv_out.")
 
-        // VAE: "down.i.block.j" and "up.i.block.j"; the decoder's up levels are numbered from the
-        // bottom (smallest image) in the original code and from the top in diffusers.
+        // VAE: "down.i.block.j" and "up.i.block.j". The original code numbers the decoder's up
+        // levels by resolution, like the encoder's (up.0 is the full-size image) and runs them from
+        // up.3 down; diffusers numbers them in the order they run (up_blocks.0 is the smallest).
         for side in ["encoder", "decoder"] {
             vae("\(side).mid.block_1.", "\(side).mid_block.resnets.0.")
             vae("\(side).mid.attn_1.", "\(side).mid_block.attentions.0.")
