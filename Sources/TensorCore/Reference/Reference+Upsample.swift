@@ -5,7 +5,7 @@ extension Reference {
     /// PyTorch's `F.interpolate(mode="nearest")` to any size: every output pixel copies the input
     /// pixel its position falls on,
     ///
-    ///     out[n, c, y, x] = in[n, c, ⌊y · H/H_out⌋, ⌊x · W/W_out⌋]
+    ///     out[n, c, oy, ox] = x[n, c, ⌊oy · H/H_out⌋, ⌊ox · W/W_out⌋]
     ///
     /// with the ratio `H/H_out` computed in Float32, as PyTorch does. Doubling (`H_out = 2H`)
     /// copies each pixel into a 2x2 block.
@@ -17,10 +17,10 @@ extension Reference {
         var out = [Float](repeating: 0, count: N * C * outH * outW)
         for n in 0..<N {
             for c in 0..<C {
-                for y in 0..<outH {
-                    for x_ in 0..<outW {
-                        let sy = nearestSource(y, from: H, to: outH), sx = nearestSource(x_, from: W, to: outW)
-                        out[((n * C + c) * outH + y) * outW + x_] = x.scalars[((n * C + c) * H + sy) * W + sx]
+                for oy in 0..<outH {
+                    for ox in 0..<outW {
+                        let iy = nearestSource(oy, from: H, to: outH), ix = nearestSource(ox, from: W, to: outW)
+                        out[((n * C + c) * outH + oy) * outW + ox] = x.scalars[((n * C + c) * H + iy) * W + ix]
                     }
                 }
             }
