@@ -47,12 +47,13 @@ let package = Package(
         .target(name: "_CMemory"),
 
         // MARK: Libraries
-        .target(name: "TensorCore", dependencies: ["_CMemory"], swiftSettings: vectorUnits),
+        .target(name: "TensorCore", dependencies: ["_CMemory"], exclude: ["README.md", "Fast/NOTES.md"],
+                swiftSettings: vectorUnits),
         // Its tests reach internal pieces (chunk writer, CRC, plot axes) with @testable import,
         // which a release build allows only when compiled for testing.
         .target(name: "FrameExport", dependencies: ["TensorCore", "_CLibPNG", "_CLibGD"],
                 swiftSettings: vectorUnits + [.unsafeFlags(["-enable-testing"])]),
-        .target(name: "StableDiffusion", dependencies: ["TensorCore"],
+        .target(name: "StableDiffusion", dependencies: ["TensorCore"], exclude: ["README.md"],
                 resources: [.copy("TextEncoder/Resources")],
                 swiftSettings: vectorUnits),
         .target(name: "LessonKit", dependencies: [
