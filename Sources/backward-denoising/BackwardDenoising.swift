@@ -184,14 +184,13 @@ struct BackwardDenoising: ParsableCommand {
             narrator.show(String(format: "%4d   %.4f          %.3f                 %.3f            %@", probe.timestep,
                                  probe.alphaBar, probe.weight, probe.largestOther, verdict))
         }
-        let dimensions = 3 * size * size
         narrator.say(String(format: """
             At t = 999 only √ᾱ = %.3f of the picture's amplitude is left, yet the denoiser already gives picture 1 a \
             weight of %.2f, and from t = 900 on it is certain. The reason is the number of dimensions: a tiny signal \
             in each of %d numbers adds up. The noise spreads x_t over a sphere of radius √%d ≈ %.0f, but the \
             centres √ᾱ·x⁽ⁱ⁾ of the different pictures are still far enough apart to tell which one x_t came from. \
             (With --size 16 the pictures have 768 numbers and the blend lasts longer.)
-            """, schedule[999].squareRoot(), probes[0].weight, dimensions, dimensions, Double(dimensions).squareRoot()))
+            """, schedule[999].squareRoot(), probes[0].weight, set.dimensions, set.dimensions, set.noiseRadius))
         narrator.show("wrote " + (try out.save(probePicture(probes), as: "01-perfect-denoiser.png")))
         narrator.pause()
     }

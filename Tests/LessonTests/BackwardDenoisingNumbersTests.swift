@@ -56,6 +56,18 @@ struct BackwardDenoisingNumbersTests {
         #expect(set.pictures.allSatisfy { TensorSummary($0.pixels).min >= -1 && TensorSummary($0.pixels).max <= 1 })
     }
 
+    @Test("D = 3 · size² numbers per picture, and pure noise has length about √D")
+    func dimensions() {
+        let set = PictureSet(size: 48)
+        #expect(set.dimensions == 6912 && set.matrix.shape[1] == set.dimensions)
+        var generator = TorchGenerator(seed: 11)
+        let noise = generator.randn([1, 3, 48, 48])
+        let length = noise.scalars.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+        // ‖ε‖² is a χ² with D degrees of freedom: ‖ε‖ = √D within a few 1/√D.
+        #expect(abs(length / set.noiseRadius - 1) < 0.03)
+        #expect(abs(set.noiseRadius - 6912.0.squareRoot()) < 1e-12)
+    }
+
     @Test("the nearest picture to a training picture is itself, at distance 0")
     func nearest() {
         let set = PictureSet(size: 16)

@@ -21,6 +21,13 @@ public struct PictureSet {
     /// The eight pictures, in a fixed order.
     public let pictures: [Picture]
 
+    /// D = 3 · size²: the numbers in one picture.
+    public var dimensions: Int { 3 * size * size }
+
+    /// √D: the length of pure noise ε ~ N(0, I_D), since E‖ε‖² = D. This is the radius of the
+    /// sphere the noise spreads x_t over, against which the pictures' distances are measured.
+    public var noiseRadius: Double { Double(dimensions).squareRoot() }
+
     /// All pictures as one matrix, one flattened picture per row: (N, 3·size·size).
     public var matrix: Tensor {
         Tensor(shape: [pictures.count, 3 * size * size], scalars: pictures.flatMap(\.pixels.scalars))

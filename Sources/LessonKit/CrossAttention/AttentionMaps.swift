@@ -17,10 +17,12 @@ public final class AttentionMaps {
         public let timestep: Float
         /// `maps[k]` is the `(h, w)` map, row-major, of content token `k + 1` (position in the 77).
         public let maps: [[Float]]
-        /// Mean probability (over pixels, heads and layers) of the start token, of each content
-        /// token, and of the end token with all the padding after it. They add up to 1.
+        /// Mean probability (over pixels, heads and layers) of the start token. With the two
+        /// shares below it adds up to 1.
         public let startShare: Float
+        /// The mean probability of each content token.
         public let tokenShares: [Float]
+        /// The mean probability of the end token with all the padding after it.
         public let endShare: Float
     }
 

@@ -27,8 +27,9 @@ public struct LatentNoiseDraws {
 /// `v · ᾱ_t / (1 − ᾱ_t)`; the PSNRs compare the noisy pixels, and the decoded noisy latents,
 /// with the clean picture.
 public struct LatentNoiseRow {
-    /// The timestep t and ᾱ_t.
+    /// The timestep t.
     public let timestep: Int
+    /// ᾱ_t.
     public let alphaBar: Double
     /// SNR of the noisy pixels and of the noisy latents.
     public let pixelSNR, latentSNR: Double
