@@ -19,7 +19,8 @@ extension BackwardDenoising {
         let samplers = try compareSamplers.split(separator: ",").map { part -> SchedulerKind in
             let name = part.trimmingCharacters(in: .whitespaces)
             guard let kind = SchedulerKind(rawValue: name) else {
-                throw ValidationError("--compare-samplers: '\(name)' is not a sampler; choose from \(SchedulerKind.allCases.map(\.rawValue).joined(separator: ", ")) or 'none'")
+                let names = SchedulerKind.allCases.map(\.rawValue).joined(separator: ", ")
+                throw ValidationError("--compare-samplers: '\(name)' is not a sampler; choose from \(names) or 'none'")
             }
             return kind
         }
@@ -36,19 +37,9 @@ extension BackwardDenoising {
         return (samplers, counts)
     }
 
-    /// What one Stable Diffusion step handed back, kept for the pictures and the table.
-    struct RecordedStep {
-        let step: DenoisingStep
-        var guidanceGap: Float? {                          // RMS of ε_text − ε_uncond
-            guard let u = step.unconditionalNoise, let t = step.textNoise else { return nil }
-            return (zip(u.scalars, t.scalars).map { ($1 - $0) * ($1 - $0) }.reduce(0, +) / Float(u.count)).squareRoot()
-        }
-    }
-
     func runWithCheckpoint(_ path: String, narrator: Narrator) throws {
         // Open the checkpoint before creating anything, so a bad path leaves no folder behind.
         let pipeline = try LessonCheckpoint.pipeline(path)
-        let alphas = pipeline.configuration.scheduler.alphasCumprod()   // ᾱ_t, for σ_t of every step
         let request = request(scheduler: scheduler, steps: steps)
         let (samplers, counts) = try comparison()
         let out = try LessonOutput(output, parameters: [
@@ -57,138 +48,156 @@ extension BackwardDenoising {
             ("scheduler", scheduler.rawValue), ("size", "\(width)x\(height)"),
         ])
 
-        // Stage 1: the text and the starting noise.
-        narrator.stage("The prompt and the starting noise")
-        let tokens = try pipeline.tokenizer().tokenize(request.prompt)
-        narrator.say("Prompt: \"\(request.prompt)\" → \(tokens.tokens.count) tokens for CLIP\(tokens.truncatedCount > 0 ? " (the last \(tokens.truncatedCount) do not fit and are ignored)" : "").")
-        let latentShape = [1, pipeline.configuration.unet.inChannels, height / 8, width / 8]
-        narrator.say("The picture is made in latent space: \(latentShape[1]) x \(latentShape[2]) x \(latentShape[3]) numbers for a \(width)x\(height) picture (lesson 3 explains why). Sampling starts from pure noise of that shape, seed \(seed), sampler \(scheduler.rawValue): \(scheduler.summary).")
-        if request.usesGuidance {
-            narrator.say("Guidance w = \(cfg): every step runs the UNet twice (as one batch of two), once with the empty prompt and once with the text, and mixes ε = ε_uncond + w · (ε_text − ε_uncond).")
-        } else {
-            narrator.say("Guidance is off (--cfg \(cfg) ≤ 1): one UNet call per step, with the text only.")
-        }
-        narrator.pause()
-
-        // Stage 2: the denoising loop, opened up.
-        narrator.stage("Step by step: x_t, the predicted noise, the predicted picture")
-        var recorded: [RecordedStep] = []
-        let result = try pipeline.generate(request, onStep: { step in
-            recorded.append(RecordedStep(step: step))
-            let sigma = String(format: "%7.3f", noiseLevel(step, alphas))
-            let gap = RecordedStep(step: step).guidanceGap.map { String(format: "%.4f", $0) } ?? "-"
-            if step.index == 0 { narrator.show("step      t    sigma   std x_t   std eps   std x0   rms(eps_text - eps_uncond)") }
-            narrator.show(String(format: "%4d   %4.0f  %@    %6.3f    %6.3f   %6.3f   %@", step.index + 1, step.timestep, sigma,
-                                 step.latents.standardDeviation, step.noisePrediction.standardDeviation,
-                                 step.predictedOriginal.standardDeviation, gap))
-        })
-        let seconds = result.timings.first { $0.stage == "denoising" }?.seconds ?? 0
-        let perStep = seconds / Double(max(1, recorded.count))
-        narrator.say(String(format: "%d steps in %.1f s (%.2f s per step). sigma, the noise measured against the picture (x_t / sqrt(alpha_bar) = x0 + sigma·eps), falls from %.2f to %.3f. The spread of x_t goes from %.2f to %.2f, that of the predicted x0 from %.2f to %.2f.",
-                            recorded.count, seconds, perStep,
-                            noiseLevel(recorded.first!.step, alphas), noiseLevel(recorded.last!.step, alphas),
-                            recorded.first!.step.latents.standardDeviation, result.latents.standardDeviation,
-                            recorded.first!.step.predictedOriginal.standardDeviation, recorded.last!.step.predictedOriginal.standardDeviation))
-        narrator.say("In the animation (01-reverse.gif) watch the predicted x0: the first steps settle the layout and colours, the later ones only sharpen details. Below it, the two noise predictions that guidance mixes, and where they differ: that map is where the text is changing the picture.")
-        narrator.show("time per stage: " + result.timings.map { String(format: "%@ %.1f s", $0.stage, $0.seconds) }.joined(separator: ", "))
-        let final = RGBImage(tensor: result.image)
-        narrator.preview(final)
-        narrator.show("wrote " + (try out.save(final.captioned("\(request.prompt)\nseed \(seed), \(steps) steps, \(scheduler.rawValue), cfg \(cfg)"),
-                                               as: "00-result.png")))
-        var animation = AnimatedGIF()
-        for (i, r) in recorded.enumerated() {
-            animation.addFrame(panel(r, alphas), delay: i == recorded.count - 1 ? 200 : 25)
-        }
-        narrator.show("wrote " + (try out.save(animation, as: "01-reverse.gif")))
-        var csv = ["step,timestep,sigma,latent_std,noise_std,x0_std,guidance_gap_rms"]
-        for (i, r) in recorded.enumerated() {
-            csv.append(String(format: "%d,%.0f,%@,%.5f,%.5f,%.5f,%@", i + 1, r.step.timestep,
-                              String(format: "%.5f", noiseLevel(r.step, alphas)), r.step.latents.standardDeviation,
-                              r.step.noisePrediction.standardDeviation, r.step.predictedOriginal.standardDeviation,
-                              r.guidanceGap.map { String(format: "%.5f", $0) } ?? ""))
-        }
-        narrator.show("wrote " + (try out.save(text: csv.joined(separator: "\n") + "\n", as: "steps.csv")))
-        narrator.pause()
-
-        // Stage 3: selected steps through the real decoder.
-        narrator.stage("The predicted picture through the VAE decoder")
-        narrator.say("The previews above are a cheap colour projection of the latents. Here the predicted x0 of a few steps goes through the real VAE decoder, the same one that makes the final picture.")
-        let vae = try pipeline.vae()
-        let side = min(256, max(width, height))
-        let cellWidth = width * side / max(width, height), cellHeight = height * side / max(width, height)
-        var tiles: [RGBImage] = [], labels: [String] = []
-        let picked = selectedSteps(recorded.count, count: 5)
-        for i in picked {
-            let s = recorded[i].step
-            tiles.append(RGBImage(tensor: LatentPreview.rgb(s.latents)).resized(width: cellWidth, height: cellHeight, filter: .nearest))
-            labels.append(String(format: "x_t  step %d  t=%.0f", i + 1, s.timestep))
-        }
-        for i in picked {
-            tiles.append(RGBImage(tensor: try vae.decode(scaledLatents: recorded[i].step.predictedOriginal)).resized(width: cellWidth, height: cellHeight))
-            labels.append("x0 (VAE)  step \(i + 1)")
-        }
-        narrator.show("wrote " + (try out.save(RGBImage.grid(tiles, columns: picked.count, labels: labels,
-                                                            title: "\(request.prompt) (seed \(seed))"),
-                                               as: "02-steps.png")))
-        narrator.pause()
-
-        // Stage 4: samplers and step counts.
+        try showPromptAndNoise(request, pipeline: pipeline, narrator)
+        let (recorded, time) = try showDenoisingLoop(request, pipeline: pipeline, narrator, out)
+        try showDecodedSteps(recorded, pipeline: pipeline, prompt: request.prompt, narrator, out)
         if !samplers.isEmpty {
-            narrator.stage("Samplers and step counts, same seed")
-            narrator.say("Every sampler below starts from the same noise (seed \(seed)) and asks the same UNet the same question; they differ only in how they turn ε̂ into the next x_t.")
-            let total = samplers.count * counts.reduce(0, +)
-            narrator.say(String(format: "That is %d more steps, about %.0f s at this run's %.2f s per step (--compare-samplers none skips it).",
-                                total, Double(total) * perStep, perStep))
-            var grid: [RGBImage] = [], gridLabels: [String] = []
-            for kind in samplers {
-                for n in counts {
-                    let begin = Date()
-                    let image = try pipeline.generate(self.request(scheduler: kind, steps: n)).image
-                    grid.append(RGBImage(tensor: image).resized(width: cellWidth, height: cellHeight))
-                    gridLabels.append("\(kind.rawValue), \(n) steps")
-                    narrator.show(kind.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0)
-                                  + String(format: "%4d steps  %6.1f s", n, Date().timeIntervalSince(begin)))
-                }
-            }
-            narrator.show("wrote " + (try out.save(RGBImage.grid(grid, columns: counts.count, labels: gridLabels,
-                                                                title: "same prompt and seed; rows: samplers, columns: steps"),
-                                                   as: "03-samplers.png",
-                                                   extra: [("compare_samplers", compareSamplers), ("compare_steps", compareSteps)])))
-            narrator.pause()
+            try showSamplers(samplers, counts: counts, time: time, pipeline: pipeline, narrator, out)
         }
-
         narrator.stage("Done")
         narrator.say("Files written:\n" + out.summary)
     }
 
-    /// σ of a step: the sampler's own for the σ-based samplers, else √((1 − ᾱ_t)/ᾱ_t) from the
-    /// training schedule (the same quantity: x_t/√ᾱ_t = x₀ + σ·ε).
-    func noiseLevel(_ step: DenoisingStep, _ alphas: [Float]) -> Float {
-        if let sigma = step.sigma { return sigma }
-        let alphaBar = alphas[min(max(Int(step.timestep.rounded()), 0), alphas.count - 1)]
-        return ((1 - alphaBar) / alphaBar).squareRoot()
+    /// Stage 1: the text and the starting noise.
+    func showPromptAndNoise(_ request: GenerationRequest, pipeline: StableDiffusionPipeline, _ narrator: Narrator) throws {
+        narrator.stage("The prompt and the starting noise")
+        let tokens = try pipeline.tokenizer().tokenize(request.prompt)
+        let cut = tokens.truncatedCount > 0 ? " (the last \(tokens.truncatedCount) do not fit and are ignored)" : ""
+        narrator.say("Prompt: \"\(request.prompt)\" → \(tokens.tokens.count) tokens for CLIP\(cut).")
+        let latentShape = [1, pipeline.configuration.unet.inChannels, height / 8, width / 8]
+        narrator.say("""
+            The picture is made in latent space: \(latentShape[1]) x \(latentShape[2]) x \(latentShape[3]) numbers \
+            for a \(width)x\(height) picture (lesson 3 explains why). Sampling starts from pure noise of that shape, \
+            seed \(seed), sampler \(scheduler.rawValue): \(scheduler.summary).
+            """)
+        if request.usesGuidance {
+            narrator.say("""
+                Guidance w = \(cfg): every step runs the UNet twice (as one batch of two), once with the empty prompt \
+                and once with the text, and mixes ε = ε_uncond + w · (ε_text − ε_uncond).
+                """)
+        } else {
+            narrator.say("Guidance is off (--cfg \(cfg) ≤ 1): one UNet call per step, with the text only.")
+        }
+        narrator.pause()
+    }
+
+    /// Stage 2: the denoising loop, opened up. Returns every step and the time it took.
+    func showDenoisingLoop(_ request: GenerationRequest, pipeline: StableDiffusionPipeline, _ narrator: Narrator,
+                           _ out: LessonOutput) throws -> ([DenoisingStep], DenoisingTime) {
+        narrator.stage("Step by step: x_t, the predicted noise, the predicted picture")
+        let alphas = pipeline.configuration.scheduler.alphasCumprod()   // ᾱ_t, for σ_t of every step
+        var recorded: [DenoisingStep] = [], numbers: [CheckpointStep] = []
+        let result = try pipeline.generate(request, onStep: { step in
+            let n = CheckpointStep(step, alphasCumprod: alphas)
+            recorded.append(step)
+            numbers.append(n)
+            if step.index == 0 { narrator.show("step      t    sigma   std x_t   std eps   std x0   rms(eps_text - eps_uncond)") }
+            narrator.show(String(format: "%4d   %4.0f  %7.3f    %6.3f    %6.3f   %6.3f   %@", n.index + 1, n.timestep, n.sigma,
+                                 n.latentStd, n.noiseStd, n.cleanStd, n.guidanceGap.map { String(format: "%.4f", $0) } ?? "-"))
+        })
+        let time = DenoisingTime(timings: result.timings, steps: recorded.count)
+        let first = numbers.first!, last = numbers.last!
+        narrator.say(String(format: """
+            %d steps in %.1f s (%.2f s per step). sigma, the noise measured against the picture (x_t / sqrt(alpha_bar) \
+            = x0 + sigma·eps), falls from %.2f to %.3f. The spread of x_t goes from %.2f to %.2f, that of the \
+            predicted x0 from %.2f to %.2f.
+            """, recorded.count, time.seconds, time.perStep, first.sigma, last.sigma, first.latentStd,
+            result.latents.standardDeviation, first.cleanStd, last.cleanStd))
+        narrator.say("""
+            In the animation (01-reverse.gif) watch the predicted x0: the first steps settle the layout and colours, \
+            the later ones only sharpen details. Below it, the two noise predictions that guidance mixes, and where \
+            they differ: that map is where the text is changing the picture.
+            """)
+        narrator.show("time per stage: " + result.timings.map { String(format: "%@ %.1f s", $0.stage, $0.seconds) }
+            .joined(separator: ", "))
+        let final = RGBImage(tensor: result.image)
+        narrator.preview(final)
+        let caption = "\(request.prompt)\nseed \(seed), \(steps) steps, \(scheduler.rawValue), cfg \(cfg)"
+        narrator.show("wrote " + (try out.save(final.captioned(caption), as: "00-result.png")))
+        var animation = AnimatedGIF()
+        for (i, step) in recorded.enumerated() {
+            animation.addFrame(panel(step, numbers[i]), delay: i == recorded.count - 1 ? 200 : 25)
+        }
+        narrator.show("wrote " + (try out.save(animation, as: "01-reverse.gif")))
+        var csv = ["step,timestep,sigma,latent_std,noise_std,x0_std,guidance_gap_rms"]
+        for (i, n) in numbers.enumerated() {
+            csv.append(String(format: "%d,%.0f,%.5f,%.5f,%.5f,%.5f,%@", i + 1, n.timestep, n.sigma, n.latentStd,
+                              n.noiseStd, n.cleanStd, n.guidanceGap.map { String(format: "%.5f", $0) } ?? ""))
+        }
+        narrator.show("wrote " + (try out.save(text: csv.joined(separator: "\n") + "\n", as: "steps.csv")))
+        narrator.pause()
+        return (recorded, time)
+    }
+
+    /// Stage 3: selected steps through the real decoder.
+    func showDecodedSteps(_ recorded: [DenoisingStep], pipeline: StableDiffusionPipeline, prompt: String,
+                          _ narrator: Narrator, _ out: LessonOutput) throws {
+        narrator.stage("The predicted picture through the VAE decoder")
+        narrator.say("""
+            The previews above are a cheap colour projection of the latents. Here the predicted x0 of a few steps \
+            goes through the real VAE decoder, the same one that makes the final picture.
+            """)
+        let vae = try pipeline.vae()
+        let cell = GridCell.size(width: width, height: height)
+        var tiles: [RGBImage] = [], labels: [String] = []
+        let picked = StepSelection.evenlySpaced(recorded.count, count: 5)
+        for i in picked {
+            let s = recorded[i]
+            tiles.append(RGBImage(tensor: LatentPreview.rgb(s.latents)).resized(width: cell.width, height: cell.height, filter: .nearest))
+            labels.append(String(format: "x_t  step %d  t=%.0f", i + 1, s.timestep))
+        }
+        for i in picked {
+            let decoded = try vae.decode(scaledLatents: recorded[i].predictedOriginal)
+            tiles.append(RGBImage(tensor: decoded).resized(width: cell.width, height: cell.height))
+            labels.append("x0 (VAE)  step \(i + 1)")
+        }
+        narrator.show("wrote " + (try out.save(RGBImage.grid(tiles, columns: picked.count, labels: labels,
+                                                            title: "\(prompt) (seed \(seed))"),
+                                               as: "02-steps.png")))
+        narrator.pause()
+    }
+
+    /// Stage 4: samplers and step counts, same seed.
+    func showSamplers(_ samplers: [SchedulerKind], counts: [Int], time: DenoisingTime,
+                      pipeline: StableDiffusionPipeline, _ narrator: Narrator, _ out: LessonOutput) throws {
+        narrator.stage("Samplers and step counts, same seed")
+        narrator.say("""
+            Every sampler below starts from the same noise (seed \(seed)) and asks the same UNet the same question; \
+            they differ only in how they turn ε̂ into the next x_t.
+            """)
+        let cost = time.comparison(samplers: samplers.count, stepCounts: counts)
+        narrator.say(String(format: "That is %d more steps, about %.0f s at this run's %.2f s per step (--compare-samplers none skips it).",
+                            cost.steps, cost.seconds, time.perStep))
+        let cell = GridCell.size(width: width, height: height)
+        var grid: [RGBImage] = [], labels: [String] = []
+        for kind in samplers {
+            for n in counts {
+                let begin = Date()
+                let image = try pipeline.generate(request(scheduler: kind, steps: n)).image
+                grid.append(RGBImage(tensor: image).resized(width: cell.width, height: cell.height))
+                labels.append("\(kind.rawValue), \(n) steps")
+                narrator.show(kind.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0)
+                              + String(format: "%4d steps  %6.1f s", n, Date().timeIntervalSince(begin)))
+            }
+        }
+        narrator.show("wrote " + (try out.save(RGBImage.grid(grid, columns: counts.count, labels: labels,
+                                                            title: "same prompt and seed; rows: samplers, columns: steps"),
+                                               as: "03-samplers.png",
+                                               extra: [("compare_samplers", compareSamplers), ("compare_steps", compareSteps)])))
+        narrator.pause()
     }
 
     /// One frame: x_t, the guided ε̂ and x̂₀ on top; the two predictions guidance mixes below.
-    func panel(_ r: RecordedStep, _ alphas: [Float]) -> RGBImage {
-        let s = r.step
-        func show(_ latent: Tensor) -> RGBImage {
-            let image = RGBImage(tensor: LatentPreview.rgb(latent))
-            let factor = max(1, 192 / max(image.width, image.height))
-            return image.resized(width: image.width * factor, height: image.height * factor, filter: .nearest)
-        }
+    func panel(_ s: DenoisingStep, _ numbers: CheckpointStep) -> RGBImage {
+        func show(_ latent: Tensor) -> RGBImage { RGBImage(tensor: LatentPreview.rgb(latent)).enlarged(toAtLeast: 192) }
         var images = [show(s.latents), show(s.noisePrediction), show(s.predictedOriginal)]
         var labels = ["noisy latent x_t", "predicted noise (guided)", "predicted x0"]
-        if let u = s.unconditionalNoise, let t = s.textNoise {
-            let h = u.shape[2], w = u.shape[3], plane = h * w
-            // |ε_text − ε_uncond| averaged over the 4 channels: where the text changes the prediction.
-            var gap = [Float](repeating: 0, count: plane)
-            for c in 0..<u.shape[1] { for i in 0..<plane { gap[i] += abs(t.scalars[c * plane + i] - u.scalars[c * plane + i]) / Float(u.shape[1]) } }
-            let heat = RGBImage(heatmap: gap, width: w, height: h, colorMap: .magma)
+        if let u = s.unconditionalNoise, let t = s.textNoise, let gap = CheckpointStep.guidanceMap(of: s) {
+            let heat = RGBImage(heatmap: gap.values, width: gap.width, height: gap.height, colorMap: .magma)
             images += [show(u), show(t), heat.resized(width: images[0].width, height: images[0].height, filter: .nearest)]
             labels += ["unconditional noise", "text noise", "|text - uncond|"]
         }
-        let caption = String(format: "step %d/%d   t = %.0f   sigma = %.3f", s.index + 1, s.count, s.timestep, noiseLevel(s, alphas))
+        let caption = String(format: "step %d/%d   t = %.0f   sigma = %.3f", s.index + 1, s.count, s.timestep, numbers.sigma)
         return RGBImage.grid(images, columns: 3, labels: labels).captioned(caption)
     }
 }

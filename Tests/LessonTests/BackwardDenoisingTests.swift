@@ -22,8 +22,6 @@ struct BackwardDenoisingTests {
             "00-training-set.png", "01-perfect-denoiser.png", "02-reverse.gif", "03-reverse-steps.png",
             "04-memorisation.png", "05-steering.png", "06-toy-2d.gif", "07-toy-2d-steps.png", "steps.csv",
         ])
-        // SD 1.5's ᾱ at t = 999, printed in the denoiser's table.
-        #expect(run.output.contains("0.0047"))
         let text = try readPNGText(out.appendingPathComponent("03-reverse-steps.png").path)
         #expect(text.contains(PNGTextEntry(key: "seed", value: "7")))
         #expect(text.contains(PNGTextEntry(key: "steps", value: "6")))
@@ -49,7 +47,6 @@ struct BackwardDenoisingTests {
             "--no-pause", "--output", out.path, "--steps", "4", "--size", "16", "--prompt", "moon",
         ])
         #expect(run.status == 0, "stderr: \(run.errors)")
-        #expect(run.output.contains("'moon' matches: moon over sea"))
         let rows = try String(contentsOf: out.appendingPathComponent("steps.csv"), encoding: .utf8).split(separator: "\n")
         // Guided by 'moon', the conditional weights end on picture 2, the moon.
         #expect(rows.last!.hasPrefix("guided 'moon',4,"))
@@ -97,8 +94,12 @@ struct BackwardDenoisingTests {
         process.waitUntilExit()
         let run = LessonRun(status: process.terminationStatus, output: printed, errors: "")
         #expect(run.status == 0, "stderr: \(run.errors)")
-        #expect(run.output.contains("Guidance is off"))
-        #expect(LessonRunner.files(in: folder.appendingPathComponent("out")) == ["00-result.png", "01-reverse.gif", "02-steps.png", "steps.csv"])
+        #expect(LessonRunner.files(in: folder.appendingPathComponent("out"))
+                == ["00-result.png", "01-reverse.gif", "02-steps.png", "steps.csv"])
+        // Without guidance there is no second prediction, so the last column (its gap) is empty.
+        let rows = try String(contentsOf: folder.appendingPathComponent("out/steps.csv"), encoding: .utf8).split(separator: "\n")
+        #expect(rows.count == 1 + 2)
+        #expect(rows.dropFirst().allSatisfy { $0.hasSuffix(",") })
     }
 
     @Test("bad input: one clear message, non-zero exit, nothing written", arguments: [

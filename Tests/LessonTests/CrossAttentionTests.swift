@@ -8,19 +8,12 @@ struct CrossAttentionTests {
     static let tinyModel = ExamplePicturesTests.projectFolder
         .appendingPathComponent("Tests/StableDiffusionTests/Fixtures/tiny/diffusers").path
 
-    @Test("without a checkpoint: the tokens, the toy by hand, and how to get a checkpoint")
+    @Test("without a checkpoint: the tokens and the toy by hand; only the toy's picture is written")
     func withoutCheckpoint() throws {
         let folder = try LessonRunner.temporaryFolder()
         let run = try LessonRunner.run("cross-attention", ["--no-pause", "--output", "out"], in: folder)
         #expect(run.status == 0, "stderr: \(run.errors)")
         #expect(LessonRunner.files(in: folder.appendingPathComponent("out")) == ["toy-attention.png"])
-        // The default prompt's tokens, with CLIP's ids: "apple" is 3055, the end token 49407.
-        #expect(run.output.contains("3   3055   apple"))
-        #expect(run.output.contains("49407"))
-        // The toy's softmax for a sky pixel: e² / (e¹ + e² + 2) = 0.61 to "sky", 0.22 to <start>.
-        #expect(run.output.contains("0.61"))
-        #expect(run.output.contains("0.22"))
-        #expect(run.output.contains("--checkpoint PATH"))
     }
 
     @Test("with the tiny model: one heatmap per word, the CSV, the animation and both grids")
@@ -56,7 +49,6 @@ struct CrossAttentionTests {
             let total = rows.filter { $0[0] == step }.compactMap { Double($0.last!) }.reduce(0, +)
             #expect(abs(total - 1) < 1e-3, "step \(step): shares add up to \(total)")
         }
-        #expect(run.output.contains("\"table\" map vs \"chair\" map"))
     }
 
     @Test("a prompt over 75 tokens is run with a warning that names what is cut off")
@@ -66,9 +58,6 @@ struct CrossAttentionTests {
         let run = try LessonRunner.run("cross-attention", ["--no-pause", "--output", "out", "--prompt", prompt], in: folder)
         #expect(run.status == 0, "stderr: \(run.errors)")
         #expect(run.errors.contains("the prompt is 80 tokens long; CLIP reads only the first 75, so the last 5 are ignored"))
-        // The narration is word-wrapped; compare it as one line.
-        let narration = run.output.replacingOccurrences(of: "\n", with: " ")
-        #expect(narration.contains("The model never sees the last 5: apple apple apple apple apple."))
     }
 
     @Test("bad input: one clear message, non-zero exit, nothing written", arguments: [

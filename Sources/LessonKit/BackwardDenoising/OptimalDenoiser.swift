@@ -16,23 +16,24 @@ import TensorCore
 /// and the noise it implies is `ε̂ = (x_t − √ᾱ_t · x̂₀) / √(1 − ᾱ_t)`. Stable Diffusion's UNet is
 /// trained to output exactly this ε̂ (for a data set too big to write down), so the samplers can
 /// use one as well as the other.
-struct OptimalDenoiser {
+public struct OptimalDenoiser {
     /// The examples, one per row: (N, D).
-    let examples: [[Float]]
+    public let examples: [[Float]]
 
-    init(examples: [[Float]]) {
+    /// A denoiser for these examples (at least one, all of the same length D).
+    public init(examples: [[Float]]) {
         precondition(!examples.isEmpty, "the denoiser needs at least one example")
         self.examples = examples
     }
 
     /// Rows of an (N, D) tensor as examples.
-    init(matrix: Tensor) {
+    public init(matrix: Tensor) {
         let n = matrix.shape[0], d = matrix.count / n
         self.init(examples: (0..<n).map { Array(matrix.scalars[$0 * d ..< ($0 + 1) * d]) })
     }
 
     /// The softmax weights w_i over the examples in `subset` (all when nil), for one noisy point.
-    func weights(_ x: ArraySlice<Float>, alphaBar: Float, subset: [Int]? = nil) -> [Double] {
+    public func weights(_ x: ArraySlice<Float>, alphaBar: Float, subset: [Int]? = nil) -> [Double] {
         let indices = subset ?? Array(examples.indices)
         let signal = Double(alphaBar).squareRoot(), variance = max(1 - Double(alphaBar), 1e-12)
         let logits = indices.map { i -> Double in
@@ -52,7 +53,7 @@ struct OptimalDenoiser {
     }
 
     /// x̂₀ = Σ_i w_i x⁽ⁱ⁾ for one noisy point.
-    func cleanEstimate(weights: [Double]) -> [Float] {
+    public func cleanEstimate(weights: [Double]) -> [Float] {
         var x0 = [Double](repeating: 0, count: examples[0].count)
         for (i, w) in weights.enumerated() where w > 0 {
             for j in x0.indices { x0[j] += w * Double(examples[i][j]) }
@@ -62,7 +63,7 @@ struct OptimalDenoiser {
 
     /// The noise prediction ε̂ for a batch of noisy points `x` (M, D), as the UNet would give it,
     /// plus x̂₀ and the weights of every point.
-    func predictNoise(_ x: Tensor, alphaBar: Float, subset: [Int]? = nil)
+    public func predictNoise(_ x: Tensor, alphaBar: Float, subset: [Int]? = nil)
         -> (noise: Tensor, clean: Tensor, weights: [[Double]]) {
         let d = examples[0].count, m = x.count / d
         var noise = [Float](), clean = [Float](), allWeights: [[Double]] = []

@@ -10,19 +10,26 @@ import StableDiffusion
 ///   computed all at once as the textbook formula (and plain PyTorch) does;
 /// - the widest single feature map: the feed-forward layer's `(N, T, 8·C)` GEGLU projection at the
 ///   finest level.
-struct UNetCost {
-    let height, width, batch: Int
-    let gflop: Double
-    let skipBytes, attentionScoreBytes, feedForwardBytes: Double
+public struct UNetCost: Sendable {
+    /// The UNet's input size (latent or pixel) and batch (2 with classifier-free guidance).
+    public let height, width, batch: Int
+    /// Arithmetic of one evaluation, in GFLOP (10⁹ operations, 2 per multiply-add).
+    public let gflop: Double
+    /// Bytes of the skip connections, of one self-attention score matrix at the finest level,
+    /// and of the widest feed-forward activation.
+    public let skipBytes, attentionScoreBytes, feedForwardBytes: Double
 
     /// Bytes per number: float32, what this project computes in (float16 on a GPU halves all of it).
-    static let bytesPerNumber = 4.0
+    public static let bytesPerNumber = 4.0
 
-    var totalBytes: Double { skipBytes + attentionScoreBytes + feedForwardBytes }
+    /// The three activations together.
+    public var totalBytes: Double { skipBytes + attentionScoreBytes + feedForwardBytes }
 
+    /// Counts the cost of `c` at `height` x `width` with `batch` inputs.
+    ///
     /// - Parameters: height, width: the UNet's input size (latent or pixel), batch: 2 for
     ///   classifier-free guidance.
-    init(configuration c: UNetConfiguration, height: Int, width: Int, batch: Int) {
+    public init(configuration c: UNetConfiguration, height: Int, width: Int, batch: Int) {
         (self.height, self.width, self.batch) = (height, width, batch)
         gflop = UNet2DConditionModel.flopCount(configuration: c, latentHeight: height, latentWidth: width,
                                                batch: batch) / 1e9
@@ -43,23 +50,4 @@ struct UNetCost {
         attentionScoreBytes = n * Double(c.heads(block: 0)) * tokens * tokens * bytes
         feedForwardBytes = n * tokens * 8 * first * bytes
     }
-}
-
-/// "1.5 GB", "2.2 TB": bytes in powers of 1000, as disk and memory makers print them.
-func formatBytes(_ bytes: Double) -> String {
-    let units = ["bytes", "kB", "MB", "GB", "TB", "PB"]
-    var value = bytes, unit = 0
-    while value >= 1000 && unit < units.count - 1 {
-        value /= 1000
-        unit += 1
-    }
-    guard unit > 0 else { return "\(Int(value)) bytes" }
-    return String(format: value < 10 ? "%.2f" : value < 100 ? "%.1f" : "%.0f", value) + " " + units[unit]
-}
-
-/// "1606.5 GFLOP", "2.51 TFLOP", "1.2 PFLOP".
-func formatFlops(gflop: Double) -> String {
-    if gflop >= 1e6 { return String(format: "%.1f PFLOP", gflop / 1e6) }
-    if gflop >= 1e3 { return String(format: "%.2f TFLOP", gflop / 1e3) }
-    return String(format: "%.1f GFLOP", gflop)
 }

@@ -8,18 +8,22 @@ import StableDiffusion
 /// layer's map is divided by its head count, stretched to the latent size (layers work at 64, 32,
 /// 16 and 8 pixels across for a 512x512 picture), and the layers are averaged. That gives one
 /// `(h, w)` map per token per step.
-final class AttentionMaps {
+public final class AttentionMaps {
     /// One denoising step's maps.
-    struct Step {
-        let index: Int
-        let timestep: Float
+    public struct Step {
+        /// The step's position in the run, from 0.
+        public let index: Int
+        /// The timestep it denoised.
+        public let timestep: Float
         /// `maps[k]` is the `(h, w)` map, row-major, of content token `k + 1` (position in the 77).
-        let maps: [[Float]]
-        /// Mean probability (over pixels, heads and layers) of the start token, of each content
-        /// token, and of the end token with all the padding after it. They add up to 1.
-        let startShare: Float
-        let tokenShares: [Float]
-        let endShare: Float
+        public let maps: [[Float]]
+        /// Mean probability (over pixels, heads and layers) of the start token. With the two
+        /// shares below it adds up to 1.
+        public let startShare: Float
+        /// The mean probability of each content token.
+        public let tokenShares: [Float]
+        /// The mean probability of the end token with all the padding after it.
+        public let endShare: Float
     }
 
     /// One layer's running sums for the step in progress.
@@ -31,19 +35,23 @@ final class AttentionMaps {
         var heads = 0            // heads seen (largest head index + 1)
     }
 
-    let latentHeight: Int, latentWidth: Int
+    /// The latent's size: every map is `(latentHeight, latentWidth)`.
+    public let latentHeight: Int, latentWidth: Int
     /// Number of content tokens (positions 1...tokenCount).
-    let tokenCount: Int
+    public let tokenCount: Int
     /// Which half of the guidance batch holds the prompt: 1 when guidance is on (0 is the
     /// negative prompt), else 0.
-    let batch: Int
+    public let batch: Int
     private var layers: [String: LayerSum] = [:]
     private var order: [String] = []    // layer names in the order the UNet runs them
-    private(set) var steps: [Step] = []
+    /// The finished steps, in order.
+    public private(set) var steps: [Step] = []
     /// Names and sizes of the cross-attention layers seen, in the order of the first UNet call.
-    private(set) var layerSizes: [(name: String, height: Int, width: Int, heads: Int)] = []
+    public private(set) var layerSizes: [(name: String, height: Int, width: Int, heads: Int)] = []
 
-    init(latentHeight: Int, latentWidth: Int, tokenCount: Int, batch: Int) {
+    /// An empty collector for a `latentHeight` x `latentWidth` latent and `tokenCount` content
+    /// tokens; `batch` is the half of the guidance batch to listen to.
+    public init(latentHeight: Int, latentWidth: Int, tokenCount: Int, batch: Int) {
         self.latentHeight = latentHeight
         self.latentWidth = latentWidth
         self.tokenCount = tokenCount
@@ -51,7 +59,7 @@ final class AttentionMaps {
     }
 
     /// The `CrossAttentionObserver` to pass to `generate`.
-    func observe(layer: String, batch: Int, head: Int, rows: Range<Int>, probabilities p: UnsafeBufferPointer<Float>) {
+    public func observe(layer: String, batch: Int, head: Int, rows: Range<Int>, probabilities p: UnsafeBufferPointer<Float>) {
         guard batch == self.batch else { return }
         let tokens = p.count / max(1, rows.count)                          // S = 77
         let end = tokenCount + 1
@@ -78,7 +86,7 @@ final class AttentionMaps {
     }
 
     /// Closes the step: turns the layers' sums into one map per token and starts afresh.
-    func finishStep(index: Int, timestep: Float) {
+    public func finishStep(index: Int, timestep: Float) {
         let h = latentHeight, w = latentWidth
         var maps = [[Float]](repeating: [Float](repeating: 0, count: h * w), count: tokenCount)
         var shares = [Double](repeating: 0, count: tokenCount)
@@ -110,7 +118,7 @@ final class AttentionMaps {
 
     /// The map of content positions `positions` (1-based; a word split into several tokens passes
     /// them all), summed, averaged over all steps (or the given ones), scaled to [0, 1].
-    func normalisedMap(positions: [Int], steps chosen: [Step]? = nil) -> [Float] {
+    public func normalisedMap(positions: [Int], steps chosen: [Step]? = nil) -> [Float] {
         let chosen = chosen ?? steps
         var map = [Float](repeating: 0, count: latentHeight * latentWidth)
         for step in chosen {
@@ -122,7 +130,7 @@ final class AttentionMaps {
     }
 
     /// Mean share of attention of content positions, averaged over steps.
-    func share(positions: [Int]) -> Float {
+    public func share(positions: [Int]) -> Float {
         guard !steps.isEmpty else { return 0 }
         let total = steps.reduce(Float(0)) { sum, step in
             sum + positions.filter { (1...tokenCount).contains($0) }.reduce(Float(0)) { $0 + step.tokenShares[$1 - 1] }
@@ -131,7 +139,7 @@ final class AttentionMaps {
     }
 
     /// Min-max scaling to [0, 1]; a flat map becomes all zeros.
-    static func scaledToUnit(_ values: [Float]) -> [Float] {
+    public static func scaledToUnit(_ values: [Float]) -> [Float] {
         guard let low = values.min(), let high = values.max(), high > low else {
             return [Float](repeating: 0, count: values.count)
         }
@@ -140,7 +148,7 @@ final class AttentionMaps {
 
     /// The size of a layer that works on `pixels` positions: the latent halved 0, 1, 2... times,
     /// rounding up as the UNet's downsamplers do.
-    static func layerSize(pixels: Int, latentHeight: Int, latentWidth: Int) -> (Int, Int) {
+    public static func layerSize(pixels: Int, latentHeight: Int, latentWidth: Int) -> (Int, Int) {
         var h = latentHeight, w = latentWidth
         while h * w > pixels && h > 1 {
             h = (h + 1) / 2
@@ -152,7 +160,7 @@ final class AttentionMaps {
 
     /// Bilinear resize of a row-major `(height, width)` map, sampling at pixel centres (as
     /// PyTorch's `interpolate(mode="bilinear", align_corners=False)` does).
-    static func resizeBilinear(_ values: [Float], height: Int, width: Int, toHeight: Int, toWidth: Int) -> [Float] {
+    public static func resizeBilinear(_ values: [Float], height: Int, width: Int, toHeight: Int, toWidth: Int) -> [Float] {
         if height == toHeight && width == toWidth { return values }
         var out = [Float](repeating: 0, count: toHeight * toWidth)
         func source(_ i: Int, _ from: Int, _ to: Int) -> (Int, Int, Float) {

@@ -1,14 +1,13 @@
 import Foundation
-import StableDiffusion
 
 /// The 2-D "data sets" teachers draw on the board: a shape made of points, small enough that the
 /// whole reverse process fits in one scatter plot.
-enum ToyShape: String, CaseIterable {
+public enum ToyShape: String, CaseIterable, Sendable {
     case spiral, smiley
 
     /// About `count` points of the shape, in roughly [−1.5, 1.5]² (so their spread is close to the
     /// unit variance the noise schedule assumes). Positions are fixed; no randomness.
-    func points(count: Int) -> [SIMD2<Float>] {
+    public func points(count: Int) -> [SIMD2<Float>] {
         switch self {
         case .spiral:
             // r grows with the angle: two and a half turns.

@@ -1,5 +1,4 @@
 import Foundation
-import LessonKit
 import TensorCore
 
 /// The lesson's "training set": eight small pictures drawn by code, each with a one-word-per-idea
@@ -8,27 +7,43 @@ import TensorCore
 /// Each picture is a function from a position (x, y in [0, 1], y downwards) to a colour,
 /// evaluated at 2x2 sub-pixels for smooth edges, and stored as a `(1, 3, size, size)` tensor in
 /// [−1, 1], Stable Diffusion's pixel convention.
-struct PictureSet {
-    struct Picture {
-        let label: String
-        let pixels: Tensor        // (1, 3, size, size) in [−1, 1]
+public struct PictureSet {
+    /// One picture and its caption.
+    public struct Picture {
+        /// The caption the text can match, such as "sun over sea".
+        public let label: String
+        /// The picture, `(1, 3, size, size)` in [−1, 1].
+        public let pixels: Tensor
     }
 
-    let size: Int
-    let pictures: [Picture]
+    /// The side of every picture in pixels.
+    public let size: Int
+    /// The eight pictures, in a fixed order.
+    public let pictures: [Picture]
+
+    /// D = 3 · size²: the numbers in one picture.
+    public var dimensions: Int { 3 * size * size }
+
+    /// √D: the length of pure noise ε ~ N(0, I_D), since E‖ε‖² = D. This is the radius of the
+    /// sphere the noise spreads x_t over, against which the pictures' distances are measured.
+    public var noiseRadius: Double { Double(dimensions).squareRoot() }
 
     /// All pictures as one matrix, one flattened picture per row: (N, 3·size·size).
-    var matrix: Tensor {
+    public var matrix: Tensor {
         Tensor(shape: [pictures.count, 3 * size * size], scalars: pictures.flatMap(\.pixels.scalars))
     }
 
     /// The indices of the pictures whose label contains every word of `text`.
-    func indices(matching text: String) -> [Int] {
+    public func indices(matching text: String) -> [Int] {
         let words = text.lowercased().split(separator: " ").map(String.init)
-        return pictures.indices.filter { i in words.allSatisfy { pictures[i].label.split(separator: " ").map(String.init).contains($0) } }
+        return pictures.indices.filter { i in
+            let label = pictures[i].label.split(separator: " ").map(String.init)
+            return words.allSatisfy(label.contains)
+        }
     }
 
-    init(size: Int) {
+    /// Draws the eight pictures at `size` x `size` pixels.
+    public init(size: Int) {
         self.size = size
         typealias Color = SIMD3<Double>
         let sky = Color(0.55, 0.75, 0.95), night = Color(0.05, 0.07, 0.20), grass = Color(0.25, 0.55, 0.22)
@@ -36,8 +51,8 @@ struct PictureSet {
         func disc(_ x: Double, _ y: Double, _ cx: Double, _ cy: Double, _ r: Double) -> Bool { hypot(x - cx, y - cy) < r }
         let scenes: [(String, (Double, Double) -> Color)] = [
             ("sun over sea", { x, y in
-                if y > 0.62 { return sea.mixed(Color(0.05, 0.2, 0.45), (y - 0.62) / 0.38) }
-                return disc(x, y, 0.5, 0.45, 0.16) ? sun : Color(0.98, 0.62, 0.35).mixed(sky, 1 - y / 0.62)
+                if y > 0.62 { return ExamplePictures.mix(sea, Color(0.05, 0.2, 0.45), (y - 0.62) / 0.38) }
+                return disc(x, y, 0.5, 0.45, 0.16) ? sun : ExamplePictures.mix(Color(0.98, 0.62, 0.35), sky, 1 - y / 0.62)
             }),
             ("moon over sea", { x, y in
                 if y > 0.62 { return Color(0.03, 0.10, 0.25) }
@@ -81,13 +96,5 @@ struct PictureSet {
             }),
         ]
         pictures = scenes.map { Picture(label: $0.0, pixels: ExamplePictures.render(width: size, height: size, $0.1)) }
-    }
-}
-
-extension SIMD3 where Scalar == Double {
-    /// Linear blend towards `other`, `t` clamped to [0, 1].
-    func mixed(_ other: SIMD3<Double>, _ t: Double) -> SIMD3<Double> {
-        let t = Swift.min(Swift.max(t, 0), 1)
-        return self + (other - self) * t
     }
 }
