@@ -1,4 +1,5 @@
 import Foundation
+import TensorCore
 import FrameExport
 
 /// Tells a lesson's story in the terminal, one stage at a time.
@@ -32,6 +33,10 @@ public final class Narrator {
         if let subtitle { print("  " + subtitle) }
         print(rule)
         if pauses { print("(Press Enter after each stage; run with --no-pause to go straight through.)") }
+        if Kernels.current == .reference {
+            print("Kernels: reference. Every tensor operation runs on the plain loops of Sources/TensorCore/Reference:")
+            print("the same numbers up to rounding, much slower.")
+        }
         print()
     }
 

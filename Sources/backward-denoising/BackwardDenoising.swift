@@ -72,6 +72,8 @@ struct BackwardDenoising: ParsableCommand {
     @Flag(help: "Run straight through without waiting for Enter.")
     var noPause = false
 
+    @OptionGroup var kernelsOption: KernelsOption
+
     static let defaultPrompt = "a lighthouse on a rocky coast at sunset, oil painting"
     /// The timesteps at which stage 2 shows picture 1 to the denoiser.
     static let probeTimesteps = [999, 990, 980, 960, 900, 500]

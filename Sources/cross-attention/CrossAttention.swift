@@ -58,6 +58,8 @@ struct CrossAttention: ParsableCommand {
     @Flag(help: "Run straight through without waiting for Enter.")
     var noPause = false
 
+    @OptionGroup var kernelsOption: KernelsOption
+
     mutating func validate() throws {
         guard !prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw ValidationError("--prompt is empty: cross-attention needs words to attend to; try --prompt \"\(Self.defaultPrompt)\"")

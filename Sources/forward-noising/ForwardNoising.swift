@@ -47,6 +47,8 @@ struct ForwardNoising: ParsableCommand {
     @Flag(help: "Run straight through without waiting for Enter.")
     var noPause = false
 
+    @OptionGroup var kernelsOption: KernelsOption
+
     /// The timesteps of the histogram stage.
     static let histogramSteps = [0, 250, 500, 999]
 

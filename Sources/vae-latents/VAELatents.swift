@@ -56,6 +56,8 @@ struct VAELatents: ParsableCommand {
     @Flag(help: "Run straight through without waiting for Enter.")
     var noPause = false
 
+    @OptionGroup var kernelsOption: KernelsOption
+
     mutating func validate() throws {
         _ = try parsedTimesteps()
         guard (64...1024).contains(size) else { throw ValidationError("--size must be between 64 and 1024, got \(size)") }

@@ -47,3 +47,63 @@ struct KernelsCommandTests {
         #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("out.png").path))
     }
 }
+
+/// The lessons that run the model, on the plain kernels: the fast run's pictures and numbers.
+@Suite("Lessons on the plain kernels")
+struct KernelsLessonTests {
+    /// Runs `lesson` on the tiny model twice, on each kind of kernels, and returns both output folders.
+    static func runBoth(_ lesson: String, _ arguments: [String]) throws -> (fast: URL, plain: URL) {
+        let folder = try LessonRunner.temporaryFolder()
+        var outputs: [URL] = []
+        for kernels in ["fast", "reference"] {
+            let out = folder.appendingPathComponent(kernels)
+            let run = try LessonRunner.run(lesson, ["--no-pause", "--output", out.path, "--checkpoint", SDCommandTests.tinyModel,
+                                                    "--kernels", kernels] + arguments)
+            #expect(run.status == 0, "\(lesson) --kernels \(kernels): \(run.errors)")
+            #expect(run.output.contains("Kernels: reference.") == (kernels == "reference"))
+            outputs.append(out)
+        }
+        return (outputs[0], outputs[1])
+    }
+
+    /// Both runs' picture `name` agree to one level of 255 (see `KernelsCommandTests.samePicture`).
+    static func expectSamePicture(_ name: String, in runs: (fast: URL, plain: URL)) throws {
+        let fast = try RGBImage(contentsOfFile: runs.fast.appendingPathComponent(name).path)
+        let plain = try RGBImage(contentsOfFile: runs.plain.appendingPathComponent(name).path)
+        #expect(fast.width == plain.width && fast.height == plain.height)
+        #expect(KernelsCommandTests.largestDifference(fast, plain) <= 1, "\(name)")
+    }
+
+    /// The numbers of a CSV file's last column, row by row.
+    static func lastColumn(_ url: URL) throws -> [Double] {
+        try String(contentsOf: url, encoding: .utf8).split(separator: "\n").dropFirst()
+            .map { Double($0.split(separator: ",").last!)! }
+    }
+
+    @Test("backward-denoising: the result and every step's picture")
+    func backwardDenoising() throws {
+        let runs = try Self.runBoth("backward-denoising", ["--prompt", "a red fox", "--width", "64", "--height", "64",
+                                                           "--steps", "3", "--compare-samplers", "none"])
+        try Self.expectSamePicture("00-result.png", in: runs)
+        try Self.expectSamePicture("02-steps.png", in: runs)
+    }
+
+    @Test("vae-latents: the round trip through the VAE and the decoded random latent")
+    func vaeLatents() throws {
+        let runs = try Self.runBoth("vae-latents", ["--size", "64", "--seed", "7", "--timesteps", "500"])
+        try Self.expectSamePicture("04-reconstruction.png", in: runs)
+        try Self.expectSamePicture("07-random-latent.png", in: runs)
+    }
+
+    @Test("cross-attention: each word's share of the attention, and the picture")
+    func crossAttention() throws {
+        let runs = try Self.runBoth("cross-attention", ["--width", "64", "--height", "64", "--steps", "2", "--seed", "7",
+                                                        "--prompt", "a red apple", "--swap", "apple=pear"])
+        let fast = try Self.lastColumn(runs.fast.appendingPathComponent("attention.csv"))
+        let plain = try Self.lastColumn(runs.plain.appendingPathComponent("attention.csv"))
+        // Shares of attention, printed with 6 decimals: equal up to the last printed digit.
+        #expect(fast.count == plain.count && !fast.isEmpty)
+        #expect(zip(fast, plain).allSatisfy { abs($0 - $1) <= 2e-6 })
+        try Self.expectSamePicture("picture.png", in: runs)
+    }
+}
