@@ -268,7 +268,10 @@ struct CrossAttention: ParsableCommand {
         narrator.say("""
             In the real model the sizes are larger (4096 pixel queries at 64x64, 77 tokens, 8 heads of 40 to 160 \
             numbers, 16 such layers), and the meaning of each dimension is learned, but the arithmetic is exactly \
-            this.
+            this. Read it as plain loops in Reference.scaledDotProductAttention \
+            (Sources/TensorCore/Reference/Reference+Attention.swift); the model normally runs its fast twin \
+            (Sources/TensorCore/Fast/Fast+Attention.swift), which gives the same numbers sooner, and \
+            --kernels reference runs this whole lesson on the plain loops.
             """)
         narrator.show("wrote " + (try out.save(toyPicture(), as: "toy-attention.png")))
     }
