@@ -11,6 +11,7 @@ public final class LessonOutput {
     public let directory: String
     /// Parameters stored in every PNG (`lesson`, `seed`, `schedule`, ...).
     public var parameters: [(String, String)]
+    /// The paths of the files written so far, in order; the lesson lists them at the end.
     public private(set) var written: [String] = []
 
     /// Creates the folder (and its parents) if needed.

@@ -15,6 +15,7 @@ import FrameExport
 /// narrator.pause()
 /// ```
 public final class Narrator {
+    /// Whether the narrator waits for Enter after each stage (only when asked and in a terminal).
     public let pauses: Bool
     private var stageNumber = 0
     private let width = 92

@@ -10,7 +10,8 @@
 /// - `Fast+Normalization.swift`, `Fast+Softmax.swift`, `Fast+Activations.swift`,
 ///   `Fast+Elementwise.swift`, `Fast+Upsample.swift`, `Fast+Embedding.swift`: eight numbers at a
 ///   time on all cores, with a vector `exp` (`VectorExp.swift`).
-/// - `MemoryHints.swift`: what the tensor core asks of the memory system.
+/// - `Parallel.swift`: sharing work out to the cores; `MemoryHints.swift`: what the tensor core
+///   asks of the memory system.
 ///
 /// Each function is tested against its `Reference` twin on awkward shapes. `NOTES.md` beside these
 /// files says what each trick bought, measured.
