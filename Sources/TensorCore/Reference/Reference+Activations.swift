@@ -45,3 +45,45 @@ extension Reference {
         return Tensor(shape: shape, scalars: out)
     }
 }
+
+// MARK: - Derivatives and backward
+
+/// `d/dx silu(x) = σ(x) · (1 + x · (1 − σ(x)))`, from `silu(x) = x · σ(x)` and `σ' = σ · (1 − σ)`.
+@inlinable public func siluDerivative(_ x: Float) -> Float {
+    let sigma = 1 / (1 + expf(-x))
+    return sigma * (1 + x * (1 - sigma))
+}
+
+/// `d/dx gelu(x) = Φ(x) + x · φ(x)`, with `φ(x) = e^(−x²/2) / √(2π)` the normal density.
+@inlinable public func geluDerivative(_ x: Float) -> Float {
+    0.5 * (1 + erff(x * 0.70710678118654752)) + x * expf(-0.5 * x * x) * 0.3989422804014327
+}
+
+/// `d/dx quickGELU(x) = σ(a·x) · (1 + a·x · (1 − σ(a·x)))` with `a = 1.702`.
+@inlinable public func quickGELUDerivative(_ x: Float) -> Float {
+    let sigma = 1 / (1 + expf(-1.702 * x))
+    return sigma * (1 + 1.702 * x * (1 - sigma))
+}
+
+extension Reference {
+    /// The gradient of an elementwise function `y = f(x)`: `dx[i] = dy[i] · f'(x[i])`.
+    public static func mapBackward(_ dy: Tensor, x: Tensor, derivative: (Float) -> Float) -> Tensor {
+        zip(dy, x) { $0 * derivative($1) }
+    }
+
+    /// The gradient of `geglu` (`y = h · gelu(g)` for `[h, g]` halves of the last dimension):
+    ///
+    ///     dh = dy · gelu(g),   dg = dy · h · gelu'(g)
+    public static func gegluBackward(_ dy: Tensor, x: Tensor) -> Tensor {
+        let width = x.shape[x.rank - 1], F = width / 2
+        var dx = [Float](repeating: 0, count: x.count)
+        for t in 0..<(x.count / width) {
+            for i in 0..<F {
+                let h = x.scalars[t * width + i], g = x.scalars[t * width + F + i], d = dy.scalars[t * F + i]
+                dx[t * width + i] = d * gelu(g)
+                dx[t * width + F + i] = d * h * geluDerivative(g)
+            }
+        }
+        return Tensor(shape: x.shape, scalars: dx)
+    }
+}

@@ -66,3 +66,49 @@ public struct Conv2DGeometry: Equatable {
         precondition(outHeight > 0 && outWidth > 0, "conv2d: kernel larger than padded input \(input)")
     }
 }
+
+// MARK: - Backward
+
+extension Reference {
+    /// The gradients of `conv2d`. Every product `x[n, c, iy, ix] · w[k, c, ky, kx]` of the forward
+    /// (with `iy = oy·s + ky − p`, `ix = ox·s + kx − p` inside the picture) sent its value to
+    /// `out[n, k, oy, ox]`, so the gradient of the output flows back to both factors:
+    ///
+    ///     dx[n, c, iy, ix]  += dOut[n, k, oy, ox] · w[k, c, ky, kx]
+    ///     dw[k, c, ky, kx]  += dOut[n, k, oy, ox] · x[n, c, iy, ix]
+    ///     db[k]             += dOut[n, k, oy, ox]
+    ///
+    /// summed over every output position and window offset: the forward's seven loops again.
+    public static func conv2dBackward(_ dOut: Tensor, x: Tensor, weight: Tensor, stride s: Int, padding p: Int)
+        -> (dx: Tensor, dWeight: Tensor, dBias: Tensor) {
+        let g = Conv2DGeometry(input: x.shape, weight: weight.shape, stride: s, padding: p)
+        let (N, C, H, W) = (x.shape[0], g.inChannels, g.inHeight, g.inWidth)
+        let (K, kH, kW) = (g.outChannels, g.kernelHeight, g.kernelWidth)
+        let (outH, outW) = (g.outHeight, g.outWidth)
+        let gs = dOut.scalars, xs = x.scalars, ws = weight.scalars
+        var dx = [Float](repeating: 0, count: x.count), dw = [Float](repeating: 0, count: weight.count)
+        var db = [Float](repeating: 0, count: K)
+        for n in 0..<N {
+            for k in 0..<K {
+                for oy in 0..<outH {
+                    for ox in 0..<outW {
+                        let d = gs[((n * K + k) * outH + oy) * outW + ox]
+                        db[k] += d
+                        for c in 0..<C {
+                            for ky in 0..<kH {
+                                for kx in 0..<kW {
+                                    let iy = oy * s + ky - p, ix = ox * s + kx - p
+                                    if iy < 0 || iy >= H || ix < 0 || ix >= W { continue }   // zero padding
+                                    let xi = ((n * C + c) * H + iy) * W + ix, wi = ((k * C + c) * kH + ky) * kW + kx
+                                    dx[xi] += d * ws[wi]
+                                    dw[wi] += d * xs[xi]
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (Tensor(shape: x.shape, scalars: dx), Tensor(shape: weight.shape, scalars: dw), Tensor(shape: [K], scalars: db))
+    }
+}

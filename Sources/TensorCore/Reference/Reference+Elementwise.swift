@@ -37,3 +37,25 @@ extension Reference {
         return Tensor(shape: x.shape, scalars: out)
     }
 }
+
+// MARK: - Backward
+
+extension Reference {
+    /// The gradient of `addChannelwise` with respect to the added values (the gradient with
+    /// respect to `x` is `dOut` itself): each value was added to every pixel of its channel, so
+    ///
+    ///     dv[c]    = Σ_n Σ_i dOut[n, c, i]         for values of shape (C)
+    ///     dv[n, c] = Σ_i dOut[n, c, i]             for values of shape (N, C)
+    public static func addChannelwiseBackward(_ dOut: Tensor, valuesShape: [Int]) -> Tensor {
+        let N = dOut.shape[0], C = dOut.shape[1]
+        let pixels = dOut.count / (N * C)
+        let perSample = valuesShape.count == 2
+        var dv = [Float](repeating: 0, count: perSample ? N * C : C)
+        for n in 0..<N {
+            for c in 0..<C {
+                for i in 0..<pixels { dv[perSample ? n * C + c : c] += dOut.scalars[(n * C + c) * pixels + i] }
+            }
+        }
+        return Tensor(shape: valuesShape, scalars: dv)
+    }
+}

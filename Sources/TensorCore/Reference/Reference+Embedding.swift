@@ -21,3 +21,24 @@ extension Reference {
         return Tensor(shape: [N, T, D], scalars: out)
     }
 }
+
+// MARK: - Backward
+
+extension Reference {
+    /// The gradient of `embedding` with respect to the table: each looked-up row collects the
+    /// gradients of every place it was used (a token that appears twice gets both):
+    ///
+    ///     dTable[ids[n][t], i] += dOut[n, t, i]
+    ///
+    /// Rows never looked up get zero. The ids themselves have no gradient.
+    public static func embeddingBackward(_ dOut: Tensor, ids: [[Int]], tableShape: [Int]) -> Tensor {
+        let D = tableShape[1], T = ids.first?.count ?? 0
+        var dTable = [Float](repeating: 0, count: tableShape[0] * D)
+        for n in 0..<ids.count {
+            for t in 0..<T {
+                for i in 0..<D { dTable[ids[n][t] * D + i] += dOut.scalars[(n * T + t) * D + i] }
+            }
+        }
+        return Tensor(shape: tableShape, scalars: dTable)
+    }
+}

@@ -79,3 +79,66 @@ func dotProducts<A: MatrixElements, B: MatrixElements>(m: Int, n: Int, k: Int, a
         }
     }
 }
+
+// MARK: - Backward
+//
+// Given dL/dy, the gradient of a loss L with respect to a layer's output, each backward returns
+// the gradients with respect to the layer's inputs and weights, by the chain rule through the
+// forward's formula.
+
+extension Reference {
+    /// The gradients of `matmul` (`out = a · b`):
+    ///
+    ///     da[r, p] = Σ_j dOut[r, j] · b[p, j]          (da = dOut · bᵀ)
+    ///     db[p, j] = Σ_r a[r, p] · dOut[r, j]          (db = aᵀ · dOut, summed over the whole batch)
+    public static func matmulBackward(_ dOut: Tensor, a: Tensor, b: Tensor) -> (da: Tensor, db: Tensor) {
+        let K = b.shape[0], N = b.shape[1]
+        let rows = a.count / K
+        let dys = dOut.scalars, xs = a.scalars, ws = b.scalars
+        var da = [Float](repeating: 0, count: rows * K), db = [Float](repeating: 0, count: K * N)
+        for r in 0..<rows {
+            for p in 0..<K {
+                var sum: Float = 0
+                for j in 0..<N { sum += dys[r * N + j] * ws[p * N + j] }
+                da[r * K + p] = sum
+            }
+        }
+        for p in 0..<K {
+            for j in 0..<N {
+                var sum: Float = 0
+                for r in 0..<rows { sum += xs[r * K + p] * dys[r * N + j] }
+                db[p * N + j] = sum
+            }
+        }
+        return (Tensor(shape: a.shape, scalars: da), Tensor(shape: b.shape, scalars: db))
+    }
+
+    /// The gradients of `linear` (`y[t, o] = bias[o] + Σ_i x[t, i] · W[o, i]`):
+    ///
+    ///     dx[t, i] = Σ_o dy[t, o] · W[o, i]            (dx = dy · W)
+    ///     dW[o, i] = Σ_t dy[t, o] · x[t, i]            (dW = dyᵀ · x, summed over all tokens)
+    ///     db[o]    = Σ_t dy[t, o]
+    public static func linearBackward(_ dy: Tensor, x: Tensor, weight: Tensor) -> (dx: Tensor, dWeight: Tensor, dBias: Tensor) {
+        let dOut = weight.shape[0], dIn = weight.shape[1]
+        let tokens = x.count / dIn
+        let gs = dy.scalars, xs = x.scalars, ws = weight.scalars
+        var dx = [Float](repeating: 0, count: tokens * dIn)
+        var dw = [Float](repeating: 0, count: dOut * dIn), db = [Float](repeating: 0, count: dOut)
+        for t in 0..<tokens {
+            for i in 0..<dIn {
+                var sum: Float = 0
+                for o in 0..<dOut { sum += gs[t * dOut + o] * ws[o * dIn + i] }
+                dx[t * dIn + i] = sum
+            }
+        }
+        for o in 0..<dOut {
+            for i in 0..<dIn {
+                var sum: Float = 0
+                for t in 0..<tokens { sum += gs[t * dOut + o] * xs[t * dIn + i] }
+                dw[o * dIn + i] = sum
+            }
+            for t in 0..<tokens { db[o] += gs[t * dOut + o] }
+        }
+        return (Tensor(shape: x.shape, scalars: dx), Tensor(shape: weight.shape, scalars: dw), Tensor(shape: [dOut], scalars: db))
+    }
+}

@@ -30,3 +30,31 @@ extension Reference {
         return e.map { $0 / sum }
     }
 }
+
+// MARK: - Backward
+
+extension Reference {
+    /// The gradient of `softmax(row:)`: with `p = softmax(z)` and the gradient `dp` of its output,
+    ///
+    ///     dz_i = p_i · (dp_i − Σ_j p_j · dp_j)
+    ///
+    /// (∂p_j/∂z_i = p_j·(δ_ij − p_i): raising one score raises its own probability and lowers all
+    /// the others, since they must still sum to one). A masked score (p = 0) gets no gradient.
+    public static func softmaxBackward(row dp: [Float], probabilities p: [Float]) -> [Float] {
+        var dot: Float = 0
+        for j in 0..<p.count { dot += p[j] * dp[j] }
+        return (0..<p.count).map { p[$0] * (dp[$0] - dot) }
+    }
+
+    /// `softmaxBackward(row:probabilities:)` for every row of the last dimension.
+    public static func softmaxBackward(_ dOut: Tensor, output p: Tensor) -> Tensor {
+        let D = p.shape[p.rank - 1]
+        var dz = [Float]()
+        dz.reserveCapacity(p.count)
+        for r in 0..<(p.count / D) {
+            let rows = (r * D)..<((r + 1) * D)
+            dz += softmaxBackward(row: Array(dOut.scalars[rows]), probabilities: Array(p.scalars[rows]))
+        }
+        return Tensor(shape: p.shape, scalars: dz)
+    }
+}

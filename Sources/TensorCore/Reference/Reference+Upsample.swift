@@ -34,3 +34,28 @@ extension Reference {
 func nearestSource(_ i: Int, from inSize: Int, to outSize: Int) -> Int {
     min(Int((Float(i) * (Float(inSize) / Float(outSize))).rounded(.down)), inSize - 1)
 }
+
+// MARK: - Backward
+
+extension Reference {
+    /// The gradient of `upsampleNearest`: every output pixel copied one input pixel, so each input
+    /// pixel collects the gradients of all its copies (four of them when doubling):
+    ///
+    ///     dx[n, c, iy, ix] = Σ dOut[n, c, oy, ox]   over the (oy, ox) that read (iy, ix)
+    public static func upsampleNearestBackward(_ dOut: Tensor, inputShape: [Int]) -> Tensor {
+        let (N, C, H, W) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
+        let outH = dOut.shape[2], outW = dOut.shape[3]
+        var dx = [Float](repeating: 0, count: N * C * H * W)
+        for n in 0..<N {
+            for c in 0..<C {
+                for oy in 0..<outH {
+                    for ox in 0..<outW {
+                        let iy = nearestSource(oy, from: H, to: outH), ix = nearestSource(ox, from: W, to: outW)
+                        dx[((n * C + c) * H + iy) * W + ix] += dOut.scalars[((n * C + c) * outH + oy) * outW + ox]
+                    }
+                }
+            }
+        }
+        return Tensor(shape: inputShape, scalars: dx)
+    }
+}

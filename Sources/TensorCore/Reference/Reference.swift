@@ -23,5 +23,10 @@
 /// Reading order: `Reference+Matmul.swift` (matmul, linear), `Reference+Conv2d.swift`,
 /// `Reference+GroupNorm.swift`, `Reference+LayerNorm.swift`, `Reference+Softmax.swift`,
 /// `Reference+Attention.swift`, `Reference+Activations.swift`, `Reference+Upsample.swift`,
-/// `Reference+Embedding.swift`, `Reference+Elementwise.swift`.
+/// `Reference+Embedding.swift`, `Reference+Elementwise.swift`, `Reference+Losses.swift`.
+///
+/// Each file ends with the backward of its operations (`linearBackward` after `linear`, as
+/// llm.c puts `layernorm_backward` after `layernorm_forward`): given the gradient of a loss with
+/// respect to the output, the gradients with respect to the inputs and weights, by the chain rule
+/// through the same formula. Tests hold each to finite differences of its forward.
 public enum Reference {}
