@@ -124,3 +124,41 @@ struct ReferenceTwinTests {
         #expect(Fast.addChannelwise(x, perSample) == Reference.addChannelwise(x, perSample))
     }
 }
+
+@Suite("Fast backward passes agree with their plain twins")
+struct BackwardTwinTests {
+    @Test("linear backward: dx = dy·W and dW = dyᵀ·x on the GEMM, db in Double", arguments: [[1, 1, 1], [2, 3, 5, 4], [130, 40, 70]])
+    func linear(shape: [Int]) {
+        // shape = leading dims..., D_in, D_out.
+        let dOut = shape.last!, dIn = shape[shape.count - 2]
+        let x = randomTensor(Array(shape.dropLast()), seed: 1), w = randomTensor([dOut, dIn], seed: 2)
+        var dyShape = Array(shape.dropLast())
+        dyShape[dyShape.count - 1] = dOut
+        let dy = randomTensor(dyShape, seed: 3)
+        let fast = Fast.linearBackward(dy, x: x, weight: w), plain = Reference.linearBackward(dy, x: x, weight: w)
+        // Sums of D_out (dx) or of all tokens (dW, db) products in another order: 1e-5·√terms.
+        let tokens = Float(x.count / dIn)
+        #expect(fast.dx.maxAbsDifference(plain.dx) < 1e-5 * Float(dOut).squareRoot())
+        #expect(fast.dWeight.maxAbsDifference(plain.dWeight) < 1e-5 * tokens.squareRoot())
+        #expect(fast.dBias.maxAbsDifference(plain.dBias) < 1e-5 * tokens.squareRoot())
+    }
+
+    @Test("conv2d backward: im2col, two GEMMs and col2im, in bands", arguments: [
+        [1, 1, 1, 1, 3, 1, 1], [2, 3, 7, 5, 3, 1, 1], [1, 4, 9, 6, 3, 2, 1], [2, 5, 6, 6, 1, 1, 0], [1, 3, 11, 8, 3, 2, 0],
+        [1, 8, 100, 100, 3, 1, 1],      // more than one band of output rows
+    ])
+    func conv2d(c: [Int]) {
+        let (batch, inChannels, height, width, kernel, stride, padding) = (c[0], c[1], c[2], c[3], c[4], c[5], c[6])
+        let outChannels = 6
+        let x = randomTensor([batch, inChannels, height, width], seed: 4), w = randomTensor([outChannels, inChannels, kernel, kernel], seed: 5)
+        let y = Reference.conv2d(x, weight: w, bias: nil, stride: stride, padding: padding)
+        let dy = randomTensor(y.shape, seed: 6)
+        let fast = Fast.conv2dBackward(dy, x: x, weight: w, stride: stride, padding: padding)
+        let plain = Reference.conv2dBackward(dy, x: x, weight: w, stride: stride, padding: padding)
+        // dx sums K·k² products, dW and db all the output pixels of all images: 1e-5·√terms.
+        let pixels = Float(batch * y.shape[2] * y.shape[3])
+        #expect(fast.dx.maxAbsDifference(plain.dx) < 1e-5 * Float(outChannels * kernel * kernel).squareRoot())
+        #expect(fast.dWeight.maxAbsDifference(plain.dWeight) < 1e-5 * pixels.squareRoot())
+        #expect(fast.dBias.maxAbsDifference(plain.dBias) < 1e-5 * pixels.squareRoot())
+    }
+}

@@ -81,3 +81,105 @@ extension Fast {
         return out
     }
 }
+
+// MARK: - Backward
+
+extension Fast {
+    /// `Reference.conv2dBackward` on the GEMM, image by image and in bands of output rows. With
+    /// the band's patches written out as the im2col matrix `cols` `(C·kH·kW, pixels)`:
+    ///
+    ///     dW   += dY_band · colsᵀ       (K, pixels) · (pixels, C·kH·kW), summed over bands and images
+    ///     dcols = Wᵀ · dY_band          (C·kH·kW, K) · (K, pixels), then added back onto the
+    ///                                   input pixels each patch row came from (col2im)
+    ///     db    = Σ dY over images and pixels
+    ///
+    /// The band bounds the column matrix to `C·kH·kW x 8192` numbers.
+    public static func conv2dBackward(_ dOut: Tensor, x: Tensor, weight: Tensor, stride: Int, padding: Int)
+        -> (dx: Tensor, dWeight: Tensor, dBias: Tensor) {
+        let g = Conv2DGeometry(input: x.shape, weight: weight.shape, stride: stride, padding: padding)
+        let batch = x.shape[0], outPlane = g.outHeight * g.outWidth, inPlane = g.inHeight * g.inWidth
+        var dx = Tensor.zeros(x.shape), dWeight = Tensor.zeros(weight.shape)
+        let bandRows = max(1, bandPixels / g.outWidth)
+        let columns = UnsafeMutablePointer<Float>.allocate(capacity: g.patchSize * min(outPlane, bandRows * g.outWidth))
+        defer { columns.deallocate() }
+        x.withUnsafePointer { x in
+        dOut.withUnsafePointer { dy in
+        weight.withUnsafePointer { w in
+        dx.withUnsafeMutablePointer { dx in
+        dWeight.withUnsafeMutablePointer { dw in
+            for n in 0..<batch {
+                let image = x + n * g.inChannels * inPlane, gradient = dy + n * g.outChannels * outPlane
+                for firstRow in Swift.stride(from: 0, to: g.outHeight, by: bandRows) {
+                    let rows = firstRow..<min(g.outHeight, firstRow + bandRows)
+                    let pixels = rows.count * g.outWidth
+                    let dyBand = MatrixOperand.rowMajor(gradient + rows.lowerBound * g.outWidth, rowLength: outPlane)
+                    im2col(image, g, rows: rows, into: columns)
+                    // dW (K, C·kH·kW) += dY_band (K, pixels) · colsᵀ (pixels, C·kH·kW)
+                    gemm(m: g.outChannels, n: g.patchSize, k: pixels, a: dyBand,
+                         b: .transposed(columns, rowLength: pixels), c: dw, ldc: g.patchSize, accumulate: true)
+                    // dcols (C·kH·kW, pixels) = Wᵀ (C·kH·kW, K) · dY_band (K, pixels)
+                    gemm(m: g.patchSize, n: pixels, k: g.outChannels, a: .transposed(w, rowLength: g.patchSize),
+                         b: dyBand, c: columns, ldc: pixels)
+                    col2imAdding(columns, g, rows: rows, into: dx + n * g.inChannels * inPlane)
+                }
+            }
+        }}}}}
+        // db[k] = Σ over images and pixels of dY[n, k, ...], in Double.
+        let sums = dOut.withUnsafePointer { dy in
+            (0..<g.outChannels).map { k in
+                (0..<batch).reduce(0.0) { total, n in
+                    let plane = dy + (n * g.outChannels + k) * outPlane
+                    return (0..<outPlane).reduce(total) { $0 + Double(plane[$1]) }
+                }
+            }
+        }
+        let dBias = Tensor(shape: [g.outChannels], scalars: sums.map { Float($0) })
+        return (dx, dWeight, dBias)
+    }
+
+    /// The im2col matrix of output rows `rows`: `cols[(c·kH + ky)·kW + kx, pixel] = x[c, oy·s + ky − p, ox·s + kx − p]`
+    /// (zero in the padding), `pixel` counted from the band's first row. Patch rows are shared out to the cores.
+    static func im2col(_ image: UnsafePointer<Float>, _ g: Conv2DGeometry, rows: Range<Int>, into columns: UnsafeMutablePointer<Float>) {
+        let pixels = rows.count * g.outWidth
+        let target = SendablePointer(columns), source = SendablePointer(UnsafeMutablePointer(mutating: image))
+        Parallel.forEachChunk(of: g.patchSize, minimumChunk: 4) { patchRows in
+            for q in patchRows {
+                let (c, ky, kx) = (q / (g.kernelHeight * g.kernelWidth), q / g.kernelWidth % g.kernelHeight, q % g.kernelWidth)
+                let plane = source.pointer + c * g.inHeight * g.inWidth, row = target.pointer + q * pixels
+                for (i, oy) in rows.enumerated() {
+                    let iy = oy * g.stride + ky - g.padding
+                    for ox in 0..<g.outWidth {
+                        let ix = ox * g.stride + kx - g.padding
+                        let inside = iy >= 0 && iy < g.inHeight && ix >= 0 && ix < g.inWidth
+                        row[i * g.outWidth + ox] = inside ? plane[iy * g.inWidth + ix] : 0
+                    }
+                }
+            }
+        }
+    }
+
+    /// The reverse of `im2col`: adds every entry of `cols` onto the input pixel it was read from.
+    /// Channels are shared out to the cores: a channel's patch rows write only its own plane.
+    static func col2imAdding(_ columns: UnsafeMutablePointer<Float>, _ g: Conv2DGeometry, rows: Range<Int>,
+                             into dx: UnsafeMutablePointer<Float>) {
+        let pixels = rows.count * g.outWidth, window = g.kernelHeight * g.kernelWidth
+        let source = SendablePointer(columns), target = SendablePointer(dx)
+        Parallel.forEachChunk(of: g.inChannels, minimumChunk: 1) { channels in
+            for c in channels {
+                let plane = target.pointer + c * g.inHeight * g.inWidth
+                for q in (c * window)..<((c + 1) * window) {
+                    let (ky, kx) = (q / g.kernelWidth % g.kernelHeight, q % g.kernelWidth)
+                    let row = source.pointer + q * pixels
+                    for (i, oy) in rows.enumerated() {
+                        let iy = oy * g.stride + ky - g.padding
+                        guard iy >= 0 && iy < g.inHeight else { continue }
+                        for ox in 0..<g.outWidth {
+                            let ix = ox * g.stride + kx - g.padding
+                            if ix >= 0 && ix < g.inWidth { plane[iy * g.inWidth + ix] += row[i * g.outWidth + ox] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -52,3 +52,53 @@ extension Fast {
         })
     }
 }
+
+// MARK: - Backward
+
+extension Fast {
+    /// `Reference.linearBackward` on the GEMM: `dx = dy · W` and `dW = dyᵀ · x` are two matrix
+    /// products (the transpose read through strides, never copied); `db` sums dy's columns.
+    public static func linearBackward(_ dy: Tensor, x: Tensor, weight: Tensor) -> (dx: Tensor, dWeight: Tensor, dBias: Tensor) {
+        let dOut = weight.shape[0], dIn = weight.shape[1]
+        let tokens = x.count / dIn
+        let dx = Tensor(shape: x.shape, unsafeUninitialized: { out in
+            dy.withUnsafePointer { g in
+                weight.withUnsafePointer { w in
+                    // (tokens, D_out) · (D_out, D_in)
+                    gemm(m: tokens, n: dIn, k: dOut, a: .rowMajor(g, rowLength: dOut), b: .rowMajor(w, rowLength: dIn),
+                         c: out.baseAddress!, ldc: dIn)
+                }
+            }
+        })
+        let dWeight = Tensor(shape: weight.shape, unsafeUninitialized: { out in
+            dy.withUnsafePointer { g in
+                x.withUnsafePointer { x in
+                    // (D_out, tokens) · (tokens, D_in): dy read as its transpose.
+                    gemm(m: dOut, n: dIn, k: tokens, a: .transposed(g, rowLength: dOut), b: .rowMajor(x, rowLength: dIn),
+                         c: out.baseAddress!, ldc: dIn)
+                }
+            }
+        })
+        return (dx, dWeight, columnSums(dy, columns: dOut))
+    }
+
+    /// `Σ_t dy[t, o]` for every column `o` of a `(..., columns)` tensor, in Double, columns shared
+    /// out to the cores.
+    static func columnSums(_ dy: Tensor, columns: Int) -> Tensor {
+        let rows = dy.count / columns
+        return Tensor(shape: [columns], unsafeUninitialized: { out in
+            let target = SendablePointer(out.baseAddress!)
+            dy.withUnsafePointer { g in
+                let source = SendablePointer(UnsafeMutablePointer(mutating: g))
+                Parallel.forEachChunk(of: columns, minimumChunk: 64) { range in
+                    var sums = [Double](repeating: 0, count: range.count)
+                    for r in 0..<rows {
+                        let row = source.pointer + r * columns
+                        for (i, o) in range.enumerated() { sums[i] += Double(row[o]) }
+                    }
+                    for (i, o) in range.enumerated() { target.pointer[o] = Float(sums[i]) }
+                }
+            }
+        })
+    }
+}
