@@ -91,7 +91,8 @@ let package = Package(
         ], swiftSettings: vectorUnits),
 
         // MARK: Tests
-        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"], swiftSettings: vectorUnits),
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"], resources: [.copy("Fixtures")],
+                    swiftSettings: vectorUnits),
         .testTarget(name: "FrameExportTests", dependencies: ["FrameExport"]),
         .testTarget(name: "StableDiffusionTests", dependencies: ["StableDiffusion"],
                     resources: [.copy("Fixtures")], swiftSettings: vectorUnits),

@@ -1,0 +1,70 @@
+import Foundation
+
+/// AdamW (Loshchilov & Hutter, 2019), the optimiser Stable Diffusion was trained with: Adam's
+/// step, scaled per parameter by running averages of the gradient and of its square, with the
+/// weight decay applied to the weights directly ("decoupled") instead of added to the gradient.
+///
+/// For every number θ of every parameter, with its gradient g, at step t = 1, 2, ...:
+///
+///     θ ← θ · (1 − lr·λ)                              decoupled weight decay
+///     m ← β₁·m + (1 − β₁)·g                           running mean of the gradient
+///     v ← β₂·v + (1 − β₂)·g²                          running mean of its square
+///     θ ← θ − lr/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)
+///
+/// The divisions by `1 − βᵗ` undo the averages' start at zero ("bias correction"); the formula
+/// is written in the order PyTorch's `torch.optim.AdamW` computes it, so both give the same
+/// numbers. Parameters are Float32 "master weights", whatever precision a checkpoint stores.
+///
+/// ```swift
+/// var optimiser = AdamW(learningRate: 1e-4, weightDecay: 1e-2)
+/// var parameters = ["w": Tensor(shape: [2], scalars: [1, -1])]
+/// optimiser.step(&parameters, gradients: ["w": Tensor(shape: [2], scalars: [0.5, -0.5])])
+/// print(parameters["w"]!.scalars)   // [0.99989, -0.99989]: each moved lr against its gradient's sign, less decay
+/// ```
+public struct AdamW {
+    public var learningRate: Float
+    public var beta1: Float, beta2: Float
+    public var epsilon: Float
+    public var weightDecay: Float
+    /// Steps taken so far (t of the formula after the next step is `steps + 1`).
+    public private(set) var steps = 0
+    /// The running means m and v, per parameter name.
+    public private(set) var firstMoments: [String: [Float]] = [:]
+    public private(set) var secondMoments: [String: [Float]] = [:]
+
+    /// PyTorch's defaults: β₁ = 0.9, β₂ = 0.999, ε = 1e-8, λ = 0.01.
+    public init(learningRate: Float, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 1e-2) {
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+    }
+
+    /// One step: updates every parameter that has a gradient (parameters without one are left
+    /// alone, as PyTorch skips parameters whose `.grad` is None).
+    public mutating func step(_ parameters: inout [String: Tensor], gradients: [String: Tensor]) {
+        steps += 1
+        let t = Float(steps)
+        let correction1 = 1 - powf(beta1, t), correction2 = 1 - powf(beta2, t)
+        let stepSize = learningRate / correction1
+        let correction2Root = correction2.squareRoot()
+        for (name, gradient) in gradients {
+            guard var theta = parameters[name] else { continue }
+            precondition(theta.shape == gradient.shape, "AdamW: gradient \(gradient.shape) for parameter '\(name)' \(theta.shape)")
+            var m = firstMoments[name] ?? [Float](repeating: 0, count: theta.count)
+            var v = secondMoments[name] ?? [Float](repeating: 0, count: theta.count)
+            for i in 0..<theta.count {
+                let g = gradient.scalars[i]
+                theta.scalars[i] *= 1 - learningRate * weightDecay
+                m[i] = beta1 * m[i] + (1 - beta1) * g
+                v[i] = beta2 * v[i] + (1 - beta2) * g * g
+                let denominator = v[i].squareRoot() / correction2Root + epsilon
+                theta.scalars[i] -= stepSize * m[i] / denominator
+            }
+            parameters[name] = theta
+            firstMoments[name] = m
+            secondMoments[name] = v
+        }
+    }
+}
