@@ -77,6 +77,15 @@ public enum Kernels: String, CaseIterable, Sendable {
     }
 }
 
+extension Kernels {
+    /// Runs an operation that has only its plain version so far, whatever the switch says, and
+    /// counts it as such (a fast-kernels tally then reads "mixed", which is the truth).
+    static func runPlain<Result>(_ name: StaticString, _ body: () -> Result) -> Result {
+        tally?.record(name, .reference)
+        return Profiler.measure("reference: \(name)", body)
+    }
+}
+
 /// A `--kernels` or `SD_KERNELS` value that names no implementation.
 public enum KernelsError: Error, CustomStringConvertible {
     case unknown(String, source: String)

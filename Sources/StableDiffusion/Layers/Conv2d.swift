@@ -9,6 +9,8 @@ public struct Conv2d: Sendable {
     public var weight: Tensor { storedWeight.value }
     public let stride: Int
     public let padding: Int
+    /// The layer's key prefix in the checkpoint, e.g. `conv_in.`.
+    public let key: String
 
     public init(_ weights: Weights, inChannels: Int, outChannels: Int, kernelSize: Int,
                 stride: Int = 1, padding: Int = 0, bias: Bool = true) throws {
@@ -16,6 +18,7 @@ public struct Conv2d: Sendable {
         self.bias = bias ? try weights.tensor("bias", shape: [outChannels]) : nil
         self.stride = stride
         self.padding = padding
+        key = weights.prefix
     }
 
     /// `(N, C_in, H, W)` → `(N, C_out, H_out, W_out)`. A 16-bit kernel is widened inside the
@@ -25,5 +28,14 @@ public struct Conv2d: Sendable {
         case .float32(let weight): return x.conv2d(weight: weight, bias: bias, stride: stride, padding: padding)
         case .halves(let weight): return x.conv2d(weight: weight, bias: bias, stride: stride, padding: padding)
         }
+    }
+
+    /// The backward of `callAsFunction(x)`: adds dW and db to `gradients` under this layer's keys
+    /// and returns dx.
+    public func backward(_ dy: Tensor, input x: Tensor, gradients: inout Gradients) -> Tensor {
+        let g = conv2dBackward(dy, input: x, weight: weight, stride: stride, padding: padding)
+        gradients.add(g.dWeight, for: key + "weight")
+        if bias != nil { gradients.add(g.dBias, for: key + "bias") }
+        return g.dx
     }
 }

@@ -3,9 +3,12 @@ import TensorCore
 /// A lookup table from integer ids to learned vectors (PyTorch's `nn.Embedding`).
 public struct Embedding: Sendable {
     public let storedWeight: Parameter  // (vocabulary, D)
+    /// The layer's key prefix in the checkpoint, e.g. `embeddings.token_embedding.`.
+    public let key: String
 
     public init(_ weights: Weights, count: Int, features: Int) throws {
         storedWeight = try weights.parameter("weight", shape: [count, features])
+        key = weights.prefix
     }
 
     /// The whole table as Float32 `(vocabulary, D)`.
@@ -18,5 +21,10 @@ public struct Embedding: Sendable {
         case .float32(let table): return embeddingLookup(ids, table: table)
         case .halves(let table): return embeddingLookup(ids, table: table)
         }
+    }
+
+    /// The backward of `callAsFunction(ids)`: adds the table's gradient to `gradients` (ids have none).
+    public func backward(_ dy: Tensor, ids: [[Int]], gradients: inout Gradients) {
+        gradients.add(embeddingBackward(dy, ids: ids, tableShape: storedWeight.shape), for: key + "weight")
     }
 }

@@ -46,3 +46,57 @@ public struct ResnetBlock2D: Sendable {
         return h
     }
 }
+
+// MARK: - Training
+
+extension ResnetBlock2D {
+    /// What the training forward keeps for the backward: the input of every layer whose gradient
+    /// needs it. Inference keeps none of this.
+    public struct Saved: Sendable {
+        let x: Tensor                  // (N, C_in, H, W): input of norm1 and of the shortcut
+        let h0: Tensor                 // silu(norm1(x)): input of conv1
+        let h2: Tensor                 // conv1's output plus the time shift: input of norm2
+        let h3: Tensor                 // silu(norm2(h2)): input of conv2
+        let timeEmbedding: Tensor?     // (N, D_time): input of the SiLU before time_emb_proj
+        let timeActivation: Tensor?    // silu(timeEmbedding): input of time_emb_proj
+    }
+
+    /// `callAsFunction`, step by step, keeping what `backward` needs.
+    public func trainingForward(_ x: Tensor, timeEmbedding: Tensor? = nil) -> (output: Tensor, saved: Saved) {
+        let h0 = norm1(x, silu: true)
+        var h2 = conv1(h0)
+        var timeActivation: Tensor?
+        if let timeEmbProj, let timeEmbedding {
+            timeActivation = timeEmbedding.silu()
+            h2 = h2.addingChannelwise(timeEmbProj(timeActivation!))
+        }
+        let h3 = norm2(h2, silu: true)
+        var out = conv2(h3)
+        out += convShortcut?(x) ?? x
+        return (out, Saved(x: x, h0: h0, h2: h2, h3: h3, timeEmbedding: timeActivation == nil ? nil : timeEmbedding,
+                           timeActivation: timeActivation))
+    }
+
+    /// The backward of `trainingForward`, the forward's steps in reverse. Adds the gradient of
+    /// every weight of the block to `gradients`; returns the gradients of the input and of the
+    /// time embedding (nil in the VAE).
+    ///
+    ///     out = conv2(silu(norm2(h2))) + shortcut(x)      → dh2, and dx from the shortcut
+    ///     h2  = conv1(h0) + time_emb_proj(silu(t_emb))    → dh0 = conv1ᵀ(dh2), dt_emb from Σ over pixels
+    ///     h0  = silu(norm1(x))                            → dx += norm1ᵀ(dh0)
+    public func backward(_ dOut: Tensor, saved: Saved, gradients: inout Gradients) -> (dx: Tensor, dTimeEmbedding: Tensor?) {
+        let dShortcut = convShortcut?.backward(dOut, input: saved.x, gradients: &gradients) ?? dOut
+        let dh3 = conv2.backward(dOut, input: saved.h3, gradients: &gradients)
+        let dh2 = norm2.backward(dh3, input: saved.h2, silu: true, gradients: &gradients)
+        var dTimeEmbedding: Tensor?
+        if let timeEmbProj, let timeEmbedding = saved.timeEmbedding, let activation = saved.timeActivation {
+            let dShift = addChannelwiseBackward(dh2, valuesShape: [dh2.shape[0], dh2.shape[1]])   // (N, C_out)
+            let dActivation = timeEmbProj.backward(dShift, input: activation, gradients: &gradients)
+            dTimeEmbedding = timeEmbedding.siluBackward(dActivation)
+        }
+        let dh0 = conv1.backward(dh2, input: saved.h0, gradients: &gradients)
+        var dx = norm1.backward(dh0, input: saved.x, silu: true, gradients: &gradients)
+        dx += dShortcut
+        return (dx, dTimeEmbedding)
+    }
+}

@@ -40,7 +40,7 @@ public struct Transformer2DModel: Sendable {
     static func projection(_ weights: Weights, channels: Int, linear: Bool) throws -> Linear {
         let shape = linear ? [channels, channels] : [channels, channels, 1, 1]
         let weight = try weights.parameter("weight", shape: shape).reshaped([channels, channels])
-        return Linear(weight: weight, bias: try weights.tensor("bias", shape: [channels]))
+        return Linear(weight: weight, bias: try weights.tensor("bias", shape: [channels]), key: weights.prefix)
     }
 
     /// - Parameters:

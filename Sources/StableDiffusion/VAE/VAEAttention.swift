@@ -43,10 +43,10 @@ public struct VAEAttention: Sendable {
         let storedShape = weights.store.record(weights.key("weight"))?.shape
         let asConvolution = [channels, channels, 1, 1]
         let weight = storedShape == asConvolution
-            ? try weights.tensor("weight", shape: asConvolution).reshaped([channels, channels])
-            : try weights.tensor("weight", shape: [channels, channels])   // also reports a missing key
+            ? try weights.parameter("weight", shape: asConvolution).reshaped([channels, channels])
+            : try weights.parameter("weight", shape: [channels, channels])   // also reports a missing key
         let bias = try weights.tensor("bias", shape: [channels])
-        return Linear(weight: weight, bias: bias)
+        return Linear(weight: weight, bias: bias, key: weights.prefix)
     }
 
     /// `(N, C, H, W)` → `(N, C, H, W)`.

@@ -35,6 +35,14 @@ public struct Parameter: Sendable {
         shape = record.shape
     }
 
+    /// The shape the checkpoint stores the numbers in (a gradient is saved back in it).
+    public var storedShape: [Int] {
+        switch stored {
+        case .float32(let tensor): return tensor.shape
+        case .halves(let tensor): return tensor.shape
+        }
+    }
+
     /// The numbers with the shape layers see: Float32 or 16-bit, as stored.
     public var storage: Storage {
         switch stored {
