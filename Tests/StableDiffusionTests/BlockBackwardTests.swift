@@ -30,71 +30,146 @@ final class TestWeights: @unchecked Sendable {
     }
 }
 
-/// Central differences of `L = Σ w · f(weights)` for element `index` of parameter `key`.
-func numericalParameterGradient(_ weights: TestWeights, _ key: String, _ index: Int, lossWeights w: Tensor,
-                                step h: Float = 3e-3, _ f: (TestWeights) -> Tensor) -> Float {
-    let plus = weights.nudged(key, index, by: h), minus = weights.nudged(key, index, by: -h)
-    let taken = Double(plus.tensors[key]!.scalars[index]) - Double(minus.tensors[key]!.scalars[index])
-    func loss(_ y: Tensor) -> Double { zip(y.scalars, w.scalars).reduce(0) { $0 + Double($1.0) * Double($1.1) } }
-    return Float((loss(f(plus)) - loss(f(minus))) / taken)
+/// `Σ_i y_i · w_i` in Double: the loss whose gradient a check compares.
+func weightedLoss(_ y: Tensor, _ w: Tensor) -> Double {
+    zip(y.scalars, w.scalars).reduce(0) { $0 + Double($1.0) * Double($1.1) }
 }
 
-/// Central differences of `L = Σ w · f(x)` for every element of `x`.
-func numericalInputGradient(_ x: Tensor, lossWeights w: Tensor, step h: Float = 3e-3, _ f: (Tensor) -> Tensor) -> Tensor {
-    func loss(_ y: Tensor) -> Double { zip(y.scalars, w.scalars).reduce(0) { $0 + Double($1.0) * Double($1.1) } }
-    return Tensor(shape: x.shape, scalars: (0..<x.count).map { j in
-        var plus = x, minus = x
-        plus.scalars[j] += h
-        minus.scalars[j] -= h
-        return Float((loss(f(plus)) - loss(f(minus))) / (Double(plus.scalars[j]) - Double(minus.scalars[j])))
+/// The derivative of `L(step)` at 0 from the five-point central stencil,
+/// `L'(0) ≈ (8·(L(h) − L(−h)) − (L(2h) − L(−2h))) / 12h`, whose error shrinks as h⁴: a step large
+/// enough that the Float32 forward's rounding hardly shows stays accurate through the sharp
+/// curves of small LayerNorms and GroupNorms.
+func fivePointDerivative(step h: Float = 1e-2, _ loss: (Float) -> Double) -> Float {
+    Float((8 * (loss(h) - loss(-h)) - (loss(2 * h) - loss(-2 * h))) / (12 * Double(h)))
+}
+
+/// The numerical gradient of `L = Σ w · f(weights)` for element `index` of parameter `key`.
+func numericalParameterGradient(_ weights: TestWeights, _ key: String, _ index: Int, lossWeights w: Tensor,
+                                _ f: (TestWeights) -> Tensor) -> Float {
+    fivePointDerivative { weightedLoss(f(weights.nudged(key, index, by: $0)), w) }
+}
+
+/// The numerical gradient of `L = Σ w · f(x)` for every element of `x`.
+func numericalInputGradient(_ x: Tensor, lossWeights w: Tensor, _ f: (Tensor) -> Tensor) -> Tensor {
+    Tensor(shape: x.shape, scalars: (0..<x.count).map { j in
+        fivePointDerivative { step in
+            var nudged = x
+            nudged.scalars[j] += step
+            return weightedLoss(f(nudged), w)
+        }
     })
 }
 
-// Tolerance, as in TensorCore's GradientCheckTests: the loss is summed in Double over a Float32
-// forward, whose rounding (~1e-7 of |L| ≲ 20) divided by the 6e-3 step gives ~3e-4; so agreement
-// to 2e-3 of max(1, |gradient|). A missing term (the shortcut, the time path, the SiLU after a
-// norm) or a wrong index is off by 1e-1 or more.
+// Tolerance: the loss is summed in Double over a Float32 forward, whose rounding (~1e-7 of
+// |L| ≲ 20) the stencil divides by ~1.5·h = 1.5e-2: ~1e-4; its h⁴ term is smaller still. So
+// agreement to 2e-3 of max(1, |gradient|) is expected, while a missing term (the shortcut, the
+// time path, the SiLU after a norm, a residual) or a wrong index is off by 1e-1 or more.
 let blockGradientTolerance: Float = 2e-3
 
-@Suite("Training: a ResNet block's backward against finite differences")
-struct ResnetBlockBackwardTests {
-    static func block(_ weights: TestWeights, inChannels: Int, outChannels: Int, timeDim: Int?) -> ResnetBlock2D {
-        try! ResnetBlock2D(Weights(weights.store), inChannels: inChannels, outChannels: outChannels,
-                           timeEmbeddingDim: timeDim, groups: 2, eps: 1e-5)
+/// Checks a module's backward against finite differences: the gradient of every input (all
+/// elements) and of every weight it loaded (four elements each), for `L = Σ dOut · forward(...)`.
+///
+/// - Parameters:
+///   - forward: the module built from `weights`, run on `inputs` (inference path).
+///   - backward: the analytic gradients: per input name, and the parameter store.
+func checkGradients(_ weights: TestWeights, inputs: [String: Tensor], dOut: Tensor,
+                    forward: (TestWeights, [String: Tensor]) -> Tensor,
+                    backward: () -> (inputs: [String: Tensor], parameters: Gradients),
+                    sourceLocation: SourceLocation = #_sourceLocation) {
+    let (inputGradients, gradients) = backward()
+    for (name, x) in inputs {
+        let numeric = numericalInputGradient(x, lossWeights: dOut) { nudged in
+            forward(weights, inputs.merging([name: nudged]) { $1 })
+        }
+        expectClose(inputGradients[name]!, numeric, "d\(name)", sourceLocation: sourceLocation)
+    }
+    #expect(gradients.keys == weights.tensors.keys.sorted(), sourceLocation: sourceLocation)
+    for (key, tensor) in weights.tensors {
+        guard let analytic = gradients[key] else { continue }
+        #expect(analytic.shape == tensor.shape, "\(key)", sourceLocation: sourceLocation)
+        for index in Set([0, tensor.count / 3, 2 * tensor.count / 3, tensor.count - 1]) {
+            let numeric = numericalParameterGradient(weights, key, index, lossWeights: dOut) { forward($0, inputs) }
+            #expect(abs(analytic.scalars[index] - numeric) <= blockGradientTolerance * max(1, abs(numeric)),
+                    "\(key)[\(index)]: \(analytic.scalars[index]) vs \(numeric)", sourceLocation: sourceLocation)
+        }
+    }
+}
+
+@Suite("Training: the UNet's blocks, backward against finite differences")
+struct BlockBackwardTests {
+    var generator = TorchGenerator(seed: 3)
+
+    @Test("ResnetBlock2D: a UNet block with a 1x1 shortcut and the time embedding; a VAE block with neither",
+          arguments: [(4, 6, 5 as Int?), (4, 4, nil as Int?)])
+    mutating func resnetBlock(inChannels: Int, outChannels: Int, timeDim: Int?) {
+        let weights = TestWeights()
+        func build(_ w: TestWeights) -> ResnetBlock2D {
+            try! ResnetBlock2D(Weights(w.store), inChannels: inChannels, outChannels: outChannels,
+                               timeEmbeddingDim: timeDim, groups: 2, eps: 1e-5)
+        }
+        let block = build(weights)
+        var inputs = ["x": generator.randn([2, inChannels, 3, 4])]
+        if let timeDim { inputs["t_emb"] = generator.randn([2, timeDim]) }
+        let dOut = generator.randn([2, outChannels, 3, 4])
+        let (out, saved) = block.trainingForward(inputs["x"]!, timeEmbedding: inputs["t_emb"])
+        #expect(out == block(inputs["x"]!, timeEmbedding: inputs["t_emb"]))    // the same numbers as inference
+        checkGradients(weights, inputs: inputs, dOut: dOut, forward: { w, i in build(w)(i["x"]!, timeEmbedding: i["t_emb"]) },
+                       backward: {
+            var gradients = Gradients()
+            let (dx, dt) = block.backward(dOut, saved: saved, gradients: &gradients)
+            return (dt.map { ["x": dx, "t_emb": $0] } ?? ["x": dx], gradients)
+        })
     }
 
-    @Test("UNet block with a 1x1 shortcut and the time embedding; VAE block with neither",
-          arguments: [(4, 6, 5 as Int?), (4, 4, nil as Int?)])
-    func gradients(inChannels: Int, outChannels: Int, timeDim: Int?) {
+    @Test("Attention: self-attention (keys from the pixels) and cross-attention (keys from the text)", arguments: [false, true])
+    mutating func attention(cross: Bool) {
         let weights = TestWeights()
-        let block = Self.block(weights, inChannels: inChannels, outChannels: outChannels, timeDim: timeDim)
-        var generator = TorchGenerator(seed: 3)
-        let x = generator.randn([2, inChannels, 3, 4])
-        let t = timeDim.map { generator.randn([2, $0]) }
-        let dOut = generator.randn([2, outChannels, 3, 4])
-
-        let (out, saved) = block.trainingForward(x, timeEmbedding: t)
-        #expect(out == block(x, timeEmbedding: t))          // the training forward computes the same numbers
-        var gradients = Gradients()
-        let (dx, dt) = block.backward(dOut, saved: saved, gradients: &gradients)
-
-        func run(_ w: TestWeights, _ x: Tensor, _ t: Tensor?) -> Tensor {
-            Self.block(w, inChannels: inChannels, outChannels: outChannels, timeDim: timeDim)(x, timeEmbedding: t)
+        func build(_ w: TestWeights) -> Attention {
+            try! Attention(Weights(w.store)["attn"], queryDim: 4, contextDim: cross ? 3 : nil, heads: 2, headDim: 3)
         }
-        expectClose(dx, numericalInputGradient(x, lossWeights: dOut) { run(weights, $0, t) }, "dx")
-        if let t { expectClose(dt!, numericalInputGradient(t, lossWeights: dOut) { run(weights, x, $0) }, "dt_emb") }
+        var inputs = ["x": generator.randn([2, 5, 4])]
+        if cross { inputs["context"] = generator.randn([2, 7, 3]) }
+        let dOut = generator.randn([2, 5, 4])
+        let (out, saved) = build(weights).trainingForward(inputs["x"]!, context: inputs["context"])
+        #expect(out == build(weights)(inputs["x"]!, context: inputs["context"]))
+        checkGradients(weights, inputs: inputs, dOut: dOut, forward: { w, i in build(w)(i["x"]!, context: i["context"]) },
+                       backward: {
+            var gradients = Gradients()
+            let (dx, dContext) = build(weights).backward(dOut, saved: saved, gradients: &gradients)
+            return (dContext.map { ["x": dx, "context": $0] } ?? ["x": dx], gradients)
+        })
+    }
 
-        // Every weight the block loaded has a gradient of its shape; spot-check four numbers of each.
-        #expect(gradients.keys == weights.tensors.keys.sorted())
-        for (key, tensor) in weights.tensors {
-            let analytic = gradients[key]!
-            #expect(analytic.shape == tensor.shape, "\(key)")
-            for index in Set([0, tensor.count / 3, 2 * tensor.count / 3, tensor.count - 1]) {
-                let numeric = numericalParameterGradient(weights, key, index, lossWeights: dOut) { run($0, x, t) }
-                #expect(abs(analytic.scalars[index] - numeric) <= blockGradientTolerance * max(1, abs(numeric)),
-                        "\(key)[\(index)]: \(analytic.scalars[index]) vs \(numeric)")
-            }
+    @Test("FeedForward: GEGLU between two linear layers")
+    mutating func feedForward() {
+        let weights = TestWeights()
+        func build(_ w: TestWeights) -> FeedForward { try! FeedForward(Weights(w.store)["ff"], channels: 4) }
+        let inputs = ["x": generator.randn([2, 3, 4])], dOut = generator.randn([2, 3, 4])
+        let (out, saved) = build(weights).trainingForward(inputs["x"]!)
+        #expect(out.maxAbsDifference(build(weights)(inputs["x"]!)) == 0)
+        checkGradients(weights, inputs: inputs, dOut: dOut, forward: { w, i in build(w)(i["x"]!) }, backward: {
+            var gradients = Gradients()
+            return (["x": build(weights).backward(dOut, saved: saved, gradients: &gradients)], gradients)
+        })
+    }
+
+    @Test("Transformer2DModel: GroupNorm, proj_in, a transformer block (self-, cross-attention, feed-forward), proj_out")
+    mutating func transformer() {
+        let weights = TestWeights()
+        func build(_ w: TestWeights) -> Transformer2DModel {
+            try! Transformer2DModel(Weights(w.store)["attentions.0"], channels: 4, heads: 2, contextDim: 3, layers: 1,
+                                    groups: 2, useLinearProjection: false)
         }
+        let inputs = ["x": generator.randn([2, 4, 2, 3]), "context": generator.randn([2, 5, 3])]
+        let dOut = generator.randn([2, 4, 2, 3])
+        let (out, saved) = build(weights).trainingForward(inputs["x"]!, context: inputs["context"]!)
+        #expect(out.maxAbsDifference(build(weights)(inputs["x"]!, context: inputs["context"]!)) < 1e-6)
+        checkGradients(weights, inputs: inputs, dOut: dOut, forward: { w, i in build(w)(i["x"]!, context: i["context"]!) },
+                       backward: {
+            var gradients = Gradients()
+            let (dx, dContext) = build(weights).backward(dOut, saved: saved, gradients: &gradients)
+            return (["x": dx, "context": dContext], gradients)
+        })
     }
 }
 

@@ -61,3 +61,43 @@ public struct Attention: Sendable {
         return toOut(attended)  // (N, T, C)
     }
 }
+
+// MARK: - Training
+
+extension Attention {
+    /// What the training forward keeps for the backward.
+    public struct Saved: Sendable {
+        let x: Tensor                 // (N, T, C): input of to_q
+        let source: Tensor            // (N, S, C_context): input of to_k and to_v (x itself for attn1)
+        let q, k, v: Tensor           // the projections, inputs of the attention
+        let attended: Tensor          // (N, T, H·d): input of to_out.0
+        let isSelfAttention: Bool
+    }
+
+    /// `callAsFunction(x, context:)`, keeping what `backward` needs.
+    public func trainingForward(_ x: Tensor, context: Tensor? = nil) -> (output: Tensor, saved: Saved) {
+        let source = context ?? x
+        let q = toQ(x), k = toK(source), v = toV(source)
+        let attended = scaledDotProductAttention(query: q, key: k, value: v, heads: heads)
+        return (toOut(attended), Saved(x: x, source: source, q: q, k: k, v: v, attended: attended,
+                                       isSelfAttention: context == nil))
+    }
+
+    /// The backward of `trainingForward`. In self-attention the keys and values come from `x`
+    /// too, so its gradient collects all three paths; in cross-attention theirs goes to the context.
+    ///
+    ///     dAttended = to_out.0ᵀ(dOut);  dq, dk, dv = attentionᵀ(dAttended)
+    ///     dx = to_qᵀ(dq) (+ to_kᵀ(dk) + to_vᵀ(dv) in self-attention);  dContext = to_kᵀ(dk) + to_vᵀ(dv)
+    public func backward(_ dOut: Tensor, saved: Saved, gradients: inout Gradients) -> (dx: Tensor, dContext: Tensor?) {
+        let dAttended = toOut.backward(dOut, input: saved.attended, gradients: &gradients)
+        let (dq, dk, dv) = scaledDotProductAttentionBackward(dAttended, query: saved.q, key: saved.k, value: saved.v, heads: heads)
+        var dx = toQ.backward(dq, input: saved.x, gradients: &gradients)
+        var dSource = toK.backward(dk, input: saved.source, gradients: &gradients)
+        dSource += toV.backward(dv, input: saved.source, gradients: &gradients)
+        if saved.isSelfAttention {
+            dx += dSource
+            return (dx, nil)
+        }
+        return (dx, dSource)
+    }
+}

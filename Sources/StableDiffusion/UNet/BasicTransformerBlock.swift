@@ -45,3 +45,46 @@ public struct BasicTransformerBlock: Sendable {
         return x
     }
 }
+
+// MARK: - Training
+
+extension BasicTransformerBlock {
+    /// What the training forward keeps: the residual stream before each sub-layer, and what the
+    /// sub-layers keep themselves.
+    public struct Saved: Sendable {
+        let x, x1, x2: Tensor                        // the stream before attn1, attn2 and ff
+        let n1, n2, n3: Tensor                       // their LayerNorm-ed copies
+        let attn1: Attention.Saved, attn2: Attention.Saved, ff: FeedForward.Saved
+    }
+
+    /// `callAsFunction`, keeping what `backward` needs.
+    public func trainingForward(_ x: Tensor, context: Tensor) -> (output: Tensor, saved: Saved) {
+        let n1 = norm1(x)
+        let (a1, s1) = attn1.trainingForward(n1)
+        let x1 = x + a1
+        let n2 = norm2(x1)
+        let (a2, s2) = attn2.trainingForward(n2, context: context)
+        let x2 = x1 + a2
+        let n3 = norm3(x2)
+        let (f, s3) = ff.trainingForward(n3)
+        return (x2 + f, Saved(x: x, x1: x1, x2: x2, n1: n1, n2: n2, n3: n3, attn1: s1, attn2: s2, ff: s3))
+    }
+
+    /// The backward of `trainingForward`. Each residual `x + sub(norm(x))` passes the gradient on
+    /// unchanged and adds what flows back through the sub-layer and its norm:
+    ///
+    ///     dx2 = dOut + norm3ᵀ(ffᵀ(dOut));  dx1 = dx2 + norm2ᵀ(attn2ᵀ(dx2));  dx = dx1 + norm1ᵀ(attn1ᵀ(dx1))
+    ///
+    /// - Returns: the gradients of the pixel tokens and of the text context.
+    public func backward(_ dOut: Tensor, saved: Saved, gradients: inout Gradients) -> (dx: Tensor, dContext: Tensor) {
+        var dx2 = dOut
+        dx2 += norm3.backward(ff.backward(dOut, saved: saved.ff, gradients: &gradients), input: saved.x2, gradients: &gradients)
+        let (dn2, dContext) = attn2.backward(dx2, saved: saved.attn2, gradients: &gradients)
+        var dx1 = dx2
+        dx1 += norm2.backward(dn2, input: saved.x1, gradients: &gradients)
+        let (dn1, _) = attn1.backward(dx1, saved: saved.attn1, gradients: &gradients)
+        var dx = dx1
+        dx += norm1.backward(dn1, input: saved.x, gradients: &gradients)
+        return (dx, dContext!)
+    }
+}

@@ -42,3 +42,28 @@ public struct FeedForward: Sendable {
         return (pieces.count == 1 ? pieces[0] : Tensor.concatenate(pieces, axis: 0)).reshaped(x.shape)
     }
 }
+
+// MARK: - Training
+
+extension FeedForward {
+    /// What the training forward keeps: the input and the two hidden layers (all tokens at once).
+    public struct Saved: Sendable {
+        let x: Tensor          // (N, T, C): input of net.0.proj
+        let projected: Tensor  // (N, T, 2·4C): [hidden, gate], input of GEGLU
+        let activated: Tensor  // (N, T, 4C): input of net.2
+    }
+
+    /// `callAsFunction`, on all tokens in one piece, keeping what `backward` needs.
+    public func trainingForward(_ x: Tensor) -> (output: Tensor, saved: Saved) {
+        let projected = net0Proj(x)
+        let activated = projected.geglu()
+        return (net2(activated), Saved(x: x, projected: projected, activated: activated))
+    }
+
+    /// The backward of `trainingForward`: net.2, GEGLU and net.0.proj in reverse.
+    public func backward(_ dOut: Tensor, saved: Saved, gradients: inout Gradients) -> Tensor {
+        let dActivated = net2.backward(dOut, input: saved.activated, gradients: &gradients)
+        let dProjected = saved.projected.gegluBackward(dActivated)
+        return net0Proj.backward(dProjected, input: saved.x, gradients: &gradients)
+    }
+}

@@ -60,3 +60,51 @@ public struct Transformer2DModel: Sendable {
         return h + x
     }
 }
+
+// MARK: - Training
+
+extension Transformer2DModel {
+    /// What the training forward keeps.
+    public struct Saved: Sendable {
+        let x: Tensor                          // (N, C, H, W): input of the GroupNorm
+        let tokens: Tensor                     // (N, H·W, C): input of proj_in
+        let blockInputs: [Tensor]              // input of each transformer block
+        let blocks: [BasicTransformerBlock.Saved]
+        let last: Tensor                       // output of the last block: input of proj_out
+    }
+
+    /// `callAsFunction`, keeping what `backward` needs.
+    public func trainingForward(_ x: Tensor, context: Tensor) -> (output: Tensor, saved: Saved) {
+        let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let tokens = norm(x).reshaped([batch, channels, height * width]).permuted([0, 2, 1])
+        var h = projIn(tokens)
+        var inputs: [Tensor] = [], saved: [BasicTransformerBlock.Saved] = []
+        for block in transformerBlocks {
+            inputs.append(h)
+            let (out, s) = block.trainingForward(h, context: context)
+            saved.append(s)
+            h = out
+        }
+        let out = projOut(h).permuted([0, 2, 1]).reshaped([batch, channels, height, width]) + x
+        return (out, Saved(x: x, tokens: tokens, blockInputs: inputs, blocks: saved, last: h))
+    }
+
+    /// The backward of `trainingForward`: a permute's gradient is the inverse permute ([0, 2, 1]
+    /// is its own inverse), and the residual passes `dOut` straight to `x`.
+    public func backward(_ dOut: Tensor, saved: Saved, gradients: inout Gradients) -> (dx: Tensor, dContext: Tensor) {
+        let (batch, channels, height, width) = (dOut.shape[0], dOut.shape[1], dOut.shape[2], dOut.shape[3])
+        var dh = projOut.backward(dOut.reshaped([batch, channels, height * width]).permuted([0, 2, 1]),
+                                  input: saved.last, gradients: &gradients)
+        var dContext: Tensor?
+        for (block, s) in zip(transformerBlocks, saved.blocks).reversed() {
+            let (dIn, dc) = block.backward(dh, saved: s, gradients: &gradients)
+            dh = dIn
+            if dContext == nil { dContext = dc } else { dContext! += dc }
+        }
+        let dTokens = projIn.backward(dh, input: saved.tokens, gradients: &gradients)
+        var dx = norm.backward(dTokens.permuted([0, 2, 1]).reshaped([batch, channels, height, width]), input: saved.x,
+                               gradients: &gradients)
+        dx += dOut
+        return (dx, dContext!)
+    }
+}
