@@ -80,6 +80,24 @@ extension Tensor {
         concatenate([a, b], axis: 1)
     }
 
+    /// `(N, C, ...)` split into channels `0..<first` and the rest: the gradient of
+    /// `concatenateChannels`, whose output's first channels came from its first input.
+    public func splitChannels(at first: Int) -> (Tensor, Tensor) {
+        precondition(rank >= 2 && first >= 0 && first <= shape[1], "cannot split \(shape) after channel \(first)")
+        let (batch, channels) = (shape[0], shape[1])
+        let plane = count / max(1, batch * channels)
+        var a = [Float](), b = [Float]()
+        for n in 0..<batch {
+            let start = n * channels * plane
+            a += scalars[start..<(start + first * plane)]
+            b += scalars[(start + first * plane)..<(start + channels * plane)]
+        }
+        var shapeA = shape, shapeB = shape
+        shapeA[1] = first
+        shapeB[1] = channels - first
+        return (Tensor(shape: shapeA, scalars: a), Tensor(shape: shapeB, scalars: b))
+    }
+
     /// Elements `range` of the first dimension, e.g. one image of a batch: `(N, ...)` → `(k, ...)`.
     public func slice(_ range: Range<Int>) -> Tensor {
         precondition(rank >= 1 && range.lowerBound >= 0 && range.upperBound <= shape[0],

@@ -179,3 +179,36 @@ func expectClose(_ analytic: Tensor, _ numeric: Tensor, _ what: String, sourceLo
     #expect(analytic.shape == numeric.shape && worst <= blockGradientTolerance, "\(what): worst \(worst)", sourceLocation: sourceLocation)
     #expect(numeric.scalars.contains { abs($0) > 1e-2 }, "\(what) is flat", sourceLocation: sourceLocation)
 }
+
+@Suite("Training: the whole UNet's backward against finite differences")
+struct UNetBackwardTests {
+    /// A UNet with every kind of block SD 1.x has (attention and plain, down and up, the mid
+    /// block), 4 and 8 channels wide, on a 5x4 latent whose halving rounds up (so the up half
+    /// must stretch 3x2 back to 5x4, not 6x4).
+    static let configuration = UNetConfiguration(
+        blockOutChannels: [4, 8], layersPerBlock: 1, attentionHeadDim: .all(2), crossAttentionDim: 3, normNumGroups: 2,
+        downBlockTypes: ["CrossAttnDownBlock2D", "DownBlock2D"], upBlockTypes: ["UpBlock2D", "CrossAttnUpBlock2D"],
+        sampleSize: 4)
+
+    @Test("gradients of the sample, the text context and every weight of the UNet")
+    func unet() throws {
+        let weights = TestWeights()
+        func build(_ w: TestWeights) -> UNet2DConditionModel {
+            try! UNet2DConditionModel(Weights(w.store), configuration: Self.configuration)
+        }
+        var generator = TorchGenerator(seed: 5)
+        let inputs = ["sample": generator.randn([2, 4, 5, 4]), "context": generator.randn([2, 3, 3])]
+        let dOut = generator.randn([2, 4, 5, 4])
+        let unet = build(weights)
+        let (out, saved) = unet.trainingForward(inputs["sample"]!, timestep: 321, encoderHiddenStates: inputs["context"]!)
+        #expect(out.maxAbsDifference(unet(inputs["sample"]!, timestep: 321, encoderHiddenStates: inputs["context"]!)) < 1e-6)
+        checkGradients(weights, inputs: inputs, dOut: dOut,
+                       forward: { w, i in build(w)(i["sample"]!, timestep: 321, encoderHiddenStates: i["context"]!) },
+                       backward: {
+            var gradients = Gradients()
+            let (dSample, dContext) = unet.backward(dOut, saved: saved, gradients: &gradients)
+            return (["sample": dSample, "context": dContext], gradients)
+        })
+    }
+}
+

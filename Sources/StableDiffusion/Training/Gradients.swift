@@ -29,3 +29,11 @@ public struct Gradients: Sendable {
     /// The parameters that received a gradient, sorted.
     public var keys: [String] { tensors.keys.sorted() }
 }
+
+/// `total + more`, or whichever exists: a gradient that several paths add up (the time embedding
+/// reaches every ResNet, the text every cross-attention).
+func accumulated(_ total: Tensor?, _ more: Tensor?) -> Tensor? {
+    guard let total else { return more }
+    guard let more else { return total }
+    return total + more
+}

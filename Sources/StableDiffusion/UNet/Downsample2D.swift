@@ -19,3 +19,12 @@ public struct Downsample2D: Sendable {
         conv(x)
     }
 }
+
+// MARK: - Training
+
+extension Downsample2D {
+    /// The backward of `callAsFunction(x)`: the convolution's (its input is all it needs).
+    public func backward(_ dOut: Tensor, input x: Tensor, gradients: inout Gradients) -> Tensor {
+        conv.backward(dOut, input: x, gradients: &gradients)
+    }
+}

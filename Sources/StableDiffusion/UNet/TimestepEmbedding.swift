@@ -66,3 +66,28 @@ public struct TimestepEmbedding: Sendable {
         return out
     }
 }
+
+// MARK: - Training
+
+extension TimestepEmbedding {
+    /// What the training forward keeps: the inputs of linear_1, of the SiLU and of linear_2.
+    public struct Saved: Sendable {
+        let features: Tensor, hidden: Tensor, activated: Tensor
+    }
+
+    /// `callAsFunction(timestep, batch:)`, keeping what `backward` needs.
+    public func trainingForward(_ timestep: Float, batch: Int) -> (output: Tensor, saved: Saved) {
+        let features = Self.sinusoid([Float](repeating: timestep, count: batch), dimension: channels,
+                                     flipSinToCos: flipSinToCos, downscaleFreqShift: downscaleFreqShift)
+        let hidden = linear1(features)
+        let activated = hidden.silu()
+        return (linear2(activated), Saved(features: features, hidden: hidden, activated: activated))
+    }
+
+    /// The backward of `trainingForward`: linear_2, SiLU, linear_1. The sinusoid has no weights,
+    /// and the timestep is not learned, so nothing flows further.
+    public func backward(_ dOut: Tensor, saved: Saved, gradients: inout Gradients) {
+        let dActivated = linear2.backward(dOut, input: saved.activated, gradients: &gradients)
+        _ = linear1.backward(saved.hidden.siluBackward(dActivated), input: saved.features, gradients: &gradients)
+    }
+}

@@ -98,8 +98,7 @@ extension Transformer2DModel {
         var dContext: Tensor?
         for (block, s) in zip(transformerBlocks, saved.blocks).reversed() {
             let (dIn, dc) = block.backward(dh, saved: s, gradients: &gradients)
-            dh = dIn
-            if dContext == nil { dContext = dc } else { dContext! += dc }
+            (dh, dContext) = (dIn, accumulated(dContext, dc))
         }
         let dTokens = projIn.backward(dh, input: saved.tokens, gradients: &gradients)
         var dx = norm.backward(dTokens.permuted([0, 2, 1]).reshaped([batch, channels, height, width]), input: saved.x,

@@ -35,3 +35,41 @@ public struct UNetMidBlock2DCrossAttn: Sendable {
         return x
     }
 }
+
+// MARK: - Training
+
+extension UNetMidBlock2DCrossAttn {
+    /// What the training forward keeps.
+    public struct Saved: Sendable {
+        let resnets: [ResnetBlock2D.Saved]
+        let attentions: [Transformer2DModel.Saved]
+    }
+
+    /// `callAsFunction`, keeping what `backward` needs.
+    public func trainingForward(_ x: Tensor, timeEmbedding: Tensor, context: Tensor) -> (output: Tensor, saved: Saved) {
+        var (x, first) = resnets[0].trainingForward(x, timeEmbedding: timeEmbedding)
+        var resnetsSaved = [first], attentionsSaved: [Transformer2DModel.Saved] = []
+        for (attention, resnet) in zip(attentions, resnets.dropFirst()) {
+            let (a, sa) = attention.trainingForward(x, context: context)
+            let (r, sr) = resnet.trainingForward(a, timeEmbedding: timeEmbedding)
+            attentionsSaved.append(sa)
+            resnetsSaved.append(sr)
+            x = r
+        }
+        return (x, Saved(resnets: resnetsSaved, attentions: attentionsSaved))
+    }
+
+    /// The backward of `trainingForward`: the gradients of the input, the time embedding and the context.
+    public func backward(_ dOut: Tensor, saved: Saved, gradients: inout Gradients)
+        -> (dx: Tensor, dTimeEmbedding: Tensor, dContext: Tensor) {
+        var d = dOut
+        var dTime: Tensor?, dContext: Tensor?
+        for (i, attention) in attentions.enumerated().reversed() {
+            let (dr, dt) = resnets[i + 1].backward(d, saved: saved.resnets[i + 1], gradients: &gradients)
+            let (da, dc) = attention.backward(dr, saved: saved.attentions[i], gradients: &gradients)
+            (d, dTime, dContext) = (da, accumulated(dTime, dt), accumulated(dContext, dc))
+        }
+        let (dx, dt) = resnets[0].backward(d, saved: saved.resnets[0], gradients: &gradients)
+        return (dx, accumulated(dTime, dt)!, dContext!)
+    }
+}

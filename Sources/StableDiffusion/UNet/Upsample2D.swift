@@ -26,3 +26,15 @@ public struct Upsample2D: Sendable {
         return conv(x.upsampledNearest2x())
     }
 }
+
+// MARK: - Training
+
+extension Upsample2D {
+    /// The backward of `callAsFunction(x, outputSize:)`, from the forward's input `x`: the
+    /// convolution's, then each input pixel collects the gradients of its nearest-neighbour copies.
+    public func backward(_ dOut: Tensor, input x: Tensor, gradients: inout Gradients) -> Tensor {
+        let upsampled = x.upsampledNearest(height: dOut.shape[2], width: dOut.shape[3])
+        let dUpsampled = conv.backward(dOut, input: upsampled, gradients: &gradients)
+        return upsampleNearestBackward(dUpsampled, inputShape: x.shape)
+    }
+}
