@@ -103,3 +103,23 @@ public func embeddingBackward(_ dy: Tensor, ids: [[Int]], tableShape: [Int]) -> 
 public func addChannelwiseBackward(_ dy: Tensor, valuesShape: [Int]) -> Tensor {
     Kernels.runPlain("add per channel backward") { Reference.addChannelwiseBackward(dy, valuesShape: valuesShape) }
 }
+
+// MARK: - Losses (Reference+Losses.swift)
+
+/// Mean squared error `(1/m) Σ (a − b)²` and its gradient with respect to `a`.
+public func meanSquaredError(_ a: Tensor, _ b: Tensor) -> (loss: Float, gradient: Tensor) {
+    precondition(a.shape == b.shape, "meanSquaredError: shapes \(a.shape) and \(b.shape) differ")
+    return Kernels.runPlain("mse loss") { Reference.meanSquaredError(a, b) }
+}
+
+/// Mean absolute error `(1/m) Σ |a − b|` and its gradient with respect to `a`.
+public func meanAbsoluteError(_ a: Tensor, _ b: Tensor) -> (loss: Float, gradient: Tensor) {
+    precondition(a.shape == b.shape, "meanAbsoluteError: shapes \(a.shape) and \(b.shape) differ")
+    return Kernels.runPlain("l1 loss") { Reference.meanAbsoluteError(a, b) }
+}
+
+/// The VAE's KL term for `N(mean, e^logvar)` against `N(0, 1)`, averaged over the batch, with its gradients.
+public func gaussianKL(mean: Tensor, logvar: Tensor) -> (loss: Float, dMean: Tensor, dLogvar: Tensor) {
+    precondition(mean.shape == logvar.shape, "gaussianKL: shapes \(mean.shape) and \(logvar.shape) differ")
+    return Kernels.runPlain("kl loss") { Reference.gaussianKL(mean: mean, logvar: logvar) }
+}

@@ -200,7 +200,7 @@ struct UNetBackwardTests {
         let inputs = ["sample": generator.randn([2, 4, 5, 4]), "context": generator.randn([2, 3, 3])]
         let dOut = generator.randn([2, 4, 5, 4])
         let unet = build(weights)
-        let (out, saved) = unet.trainingForward(inputs["sample"]!, timestep: 321, encoderHiddenStates: inputs["context"]!)
+        let (out, saved) = unet.trainingForward(inputs["sample"]!, timesteps: [321, 321], encoderHiddenStates: inputs["context"]!)
         #expect(out.maxAbsDifference(unet(inputs["sample"]!, timestep: 321, encoderHiddenStates: inputs["context"]!)) < 1e-6)
         checkGradients(weights, inputs: inputs, dOut: dOut,
                        forward: { w, i in build(w)(i["sample"]!, timestep: 321, encoderHiddenStates: i["context"]!) },

@@ -75,9 +75,10 @@ extension TimestepEmbedding {
         let features: Tensor, hidden: Tensor, activated: Tensor
     }
 
-    /// `callAsFunction(timestep, batch:)`, keeping what `backward` needs.
-    public func trainingForward(_ timestep: Float, batch: Int) -> (output: Tensor, saved: Saved) {
-        let features = Self.sinusoid([Float](repeating: timestep, count: batch), dimension: channels,
+    /// `callAsFunction` with one timestep per sample (training draws a different t for each),
+    /// keeping what `backward` needs.
+    public func trainingForward(_ timesteps: [Float]) -> (output: Tensor, saved: Saved) {
+        let features = Self.sinusoid(timesteps, dimension: channels,
                                      flipSinToCos: flipSinToCos, downscaleFreqShift: downscaleFreqShift)
         let hidden = linear1(features)
         let activated = hidden.silu()

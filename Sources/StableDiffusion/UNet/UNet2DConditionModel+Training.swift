@@ -18,11 +18,13 @@ extension UNet2DConditionModel {
         let normalised: Tensor                      // silu(conv_norm_out(last)): input of conv_out
     }
 
-    /// `callAsFunction(sample, timestep:encoderHiddenStates:)`, keeping what `backward` needs.
-    public func trainingForward(_ sample: Tensor, timestep: Float, encoderHiddenStates context: Tensor)
+    /// `callAsFunction(sample, timestep:encoderHiddenStates:)` with one timestep per sample,
+    /// keeping what `backward` needs.
+    public func trainingForward(_ sample: Tensor, timesteps: [Float], encoderHiddenStates context: Tensor)
         -> (output: Tensor, saved: Saved) {
         precondition(!configuration.centerInputSample, "training a UNet with center_input_sample is not supported")
-        let (t, timeSaved) = timeEmbedding.trainingForward(timestep, batch: sample.shape[0])
+        precondition(timesteps.count == sample.shape[0], "\(timesteps.count) timesteps for a batch of \(sample.shape[0])")
+        let (t, timeSaved) = timeEmbedding.trainingForward(timesteps)
         var x = convIn(sample)
         var skips = [x]
         var downSaved: [UNetDownBlock.Saved] = [], skipCounts: [Int] = []

@@ -9,6 +9,8 @@ import TensorCore
 /// an error with a key name, never a silently random layer.
 public final class WeightStore: @unchecked Sendable {
     private let records: [String: TensorRecord]
+    /// Tensors already in memory, by key: the Float32 weights of a network being trained.
+    private let inMemory: [String: Tensor]
     private var used = Set<String>()
     private let lock = NSLock()
     /// Makes up a tensor for any key asked for (benchmarks: real shapes, no checkpoint).
@@ -18,6 +20,16 @@ public final class WeightStore: @unchecked Sendable {
 
     public init(_ records: [String: TensorRecord]) {
         self.records = records
+        self.inMemory = [:]
+        self.fabricate = nil
+        self.fabricatedPrecision = nil
+    }
+
+    /// A store of tensors in memory, by key (a network being trained is built from its current
+    /// weights this way after every optimiser step).
+    public init(tensors: [String: Tensor]) {
+        self.records = [:]
+        self.inMemory = tensors
         self.fabricate = nil
         self.fabricatedPrecision = nil
     }
@@ -27,16 +39,22 @@ public final class WeightStore: @unchecked Sendable {
     /// `precision`, layer weights (`parameter(_:shape:)`) are kept in that 16-bit format.
     public init(fabricating fabricate: @escaping (String, [Int]) -> Tensor, precision: HalfTensor.Format? = nil) {
         self.records = [:]
+        self.inMemory = [:]
         self.fabricate = fabricate
         self.fabricatedPrecision = precision
     }
 
-    public var keys: [String] { records.keys.sorted() }
+    public var keys: [String] { (Array(records.keys) + Array(inMemory.keys)).sorted() }
     public func record(_ key: String) -> TensorRecord? { records[key] }
 
     /// The tensor `key`, which must have `shape`; widened to Float32.
     public func tensor(_ key: String, shape: [Int]) throws -> Tensor {
         if let fabricate { return fabricate(key, shape) }
+        if let tensor = inMemory[key] {
+            guard tensor.shape == shape else { throw CheckpointError.wrongShape(key: key, expected: shape, found: tensor.shape) }
+            lock.lock(); used.insert(key); lock.unlock()
+            return tensor
+        }
         guard let record = records[key] else { throw CheckpointError.missingKey(key) }
         guard record.shape == shape else {
             throw CheckpointError.wrongShape(key: key, expected: shape, found: record.shape)
@@ -51,6 +69,7 @@ public final class WeightStore: @unchecked Sendable {
             let tensor = fabricate(key, shape)
             return fabricatedPrecision.map { Parameter(HalfTensor(rounding: tensor, to: $0)) } ?? Parameter(tensor)
         }
+        if inMemory[key] != nil { return Parameter(try tensor(key, shape: shape)) }
         guard let record = records[key] else { throw CheckpointError.missingKey(key) }
         guard record.shape == shape else {
             throw CheckpointError.wrongShape(key: key, expected: shape, found: record.shape)
@@ -67,7 +86,7 @@ public final class WeightStore: @unchecked Sendable {
     /// Keys present in the checkpoint that no module asked for.
     public var unusedKeys: [String] {
         lock.lock(); defer { lock.unlock() }
-        return records.keys.filter { !used.contains($0) }.sorted()
+        return keys.filter { !used.contains($0) }
     }
 
     /// Throws `unexpectedKeys` if any tensor was never used.
