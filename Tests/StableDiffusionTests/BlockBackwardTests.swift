@@ -212,3 +212,27 @@ struct UNetBackwardTests {
     }
 }
 
+
+@Suite("Training: the CLIP text encoder's backward against finite differences")
+struct TextEncoderBackwardTests {
+    @Test("every weight of a 2-layer text encoder, with quick GELU and with GELU", arguments: [
+        CLIPTextConfiguration.Activation.quickGELU, .gelu])
+    func textEncoder(activation: CLIPTextConfiguration.Activation) throws {
+        let configuration = CLIPTextConfiguration(hiddenSize: 4, intermediateSize: 8, numAttentionHeads: 2, numHiddenLayers: 2,
+                                                  maxPositionEmbeddings: 6, vocabSize: 20, hiddenAct: activation)
+        let weights = TestWeights()
+        func build(_ w: TestWeights) -> CLIPTextModel { try! CLIPTextModel(Weights(w.store), configuration: configuration) }
+        // Ids that hit the rows the check samples (0, 6, 13, 19), some of them twice.
+        let ids = [[0, 6, 13, 3, 0], [19, 2, 6, 6, 1]]
+        var generator = TorchGenerator(seed: 9)
+        let dOut = generator.randn([2, 5, 4])
+        let model = build(weights)
+        let (out, saved) = model.trainingForward(ids)
+        #expect(out == model(ids))
+        checkGradients(weights, inputs: [:], dOut: dOut, forward: { w, _ in build(w)(ids) }, backward: {
+            var gradients = Gradients()
+            model.backward(dOut, saved: saved, gradients: &gradients)
+            return ([:], gradients)
+        })
+    }
+}

@@ -34,3 +34,31 @@ public struct CLIPAttention: Sendable {
         return outProj(attended)
     }
 }
+
+// MARK: - Training
+
+extension CLIPAttention {
+    /// What the training forward keeps: the input, the projections and the attended values.
+    public struct Saved: Sendable {
+        let x, q, k, v, attended: Tensor
+    }
+
+    /// `callAsFunction(x, mask:)`, keeping what `backward` needs.
+    public func trainingForward(_ x: Tensor, mask: Tensor?) -> (output: Tensor, saved: Saved) {
+        let q = qProj(x), k = kProj(x), v = vProj(x)
+        let attended = scaledDotProductAttention(query: q, key: k, value: v, heads: heads, mask: mask)
+        return (outProj(attended), Saved(x: x, q: q, k: k, v: v, attended: attended))
+    }
+
+    /// The backward of `trainingForward`: queries, keys and values all came from `x`, so its
+    /// gradient collects all three paths. The mask is a constant.
+    public func backward(_ dOut: Tensor, saved: Saved, mask: Tensor?, gradients: inout Gradients) -> Tensor {
+        let dAttended = outProj.backward(dOut, input: saved.attended, gradients: &gradients)
+        let (dq, dk, dv) = scaledDotProductAttentionBackward(dAttended, query: saved.q, key: saved.k, value: saved.v,
+                                                             heads: heads, mask: mask)
+        var dx = qProj.backward(dq, input: saved.x, gradients: &gradients)
+        dx += kProj.backward(dk, input: saved.x, gradients: &gradients)
+        dx += vProj.backward(dv, input: saved.x, gradients: &gradients)
+        return dx
+    }
+}

@@ -24,3 +24,35 @@ public struct CLIPEncoderLayer: Sendable {
         return h + mlp(layerNorm2(h))
     }
 }
+
+// MARK: - Training
+
+extension CLIPEncoderLayer {
+    /// What the training forward keeps.
+    public struct Saved: Sendable {
+        let x, h: Tensor                         // the stream before each residual branch
+        let attention: CLIPAttention.Saved, mlp: CLIPMLP.Saved
+        let normalised1, normalised2: Tensor
+    }
+
+    /// `callAsFunction(x, mask:)`, keeping what `backward` needs.
+    public func trainingForward(_ x: Tensor, mask: Tensor?) -> (output: Tensor, saved: Saved) {
+        let normalised1 = layerNorm1(x)
+        let (a, sa) = selfAttn.trainingForward(normalised1, mask: mask)
+        let h = x + a
+        let normalised2 = layerNorm2(h)
+        let (m, sm) = mlp.trainingForward(normalised2)
+        return (h + m, Saved(x: x, h: h, attention: sa, mlp: sm, normalised1: normalised1, normalised2: normalised2))
+    }
+
+    /// The backward of `trainingForward`: each residual passes the gradient on and adds its branch's.
+    public func backward(_ dOut: Tensor, saved: Saved, mask: Tensor?, gradients: inout Gradients) -> Tensor {
+        var dh = dOut
+        dh += layerNorm2.backward(mlp.backward(dOut, saved: saved.mlp, gradients: &gradients), input: saved.h,
+                                  gradients: &gradients)
+        var dx = dh
+        dx += layerNorm1.backward(selfAttn.backward(dh, saved: saved.attention, mask: mask, gradients: &gradients),
+                                  input: saved.x, gradients: &gradients)
+        return dx
+    }
+}

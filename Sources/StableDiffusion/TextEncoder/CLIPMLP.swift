@@ -25,3 +25,34 @@ public struct CLIPMLP: Sendable {
         }
     }
 }
+
+// MARK: - Training
+
+extension CLIPMLP {
+    /// What the training forward keeps: the inputs of fc1, of the activation and of fc2.
+    public struct Saved: Sendable {
+        let x, hidden, activated: Tensor
+    }
+
+    /// `callAsFunction(x)`, keeping what `backward` needs.
+    public func trainingForward(_ x: Tensor) -> (output: Tensor, saved: Saved) {
+        let hidden = fc1(x)
+        let activated: Tensor
+        switch activation {
+        case .quickGELU: activated = hidden.quickGELU()
+        case .gelu: activated = hidden.gelu()
+        }
+        return (fc2(activated), Saved(x: x, hidden: hidden, activated: activated))
+    }
+
+    /// The backward of `trainingForward`: fc2, the activation, fc1.
+    public func backward(_ dOut: Tensor, saved: Saved, gradients: inout Gradients) -> Tensor {
+        let dActivated = fc2.backward(dOut, input: saved.activated, gradients: &gradients)
+        let dHidden: Tensor
+        switch activation {
+        case .quickGELU: dHidden = saved.hidden.quickGELUBackward(dActivated)
+        case .gelu: dHidden = saved.hidden.geluBackward(dActivated)
+        }
+        return fc1.backward(dHidden, input: saved.x, gradients: &gradients)
+    }
+}

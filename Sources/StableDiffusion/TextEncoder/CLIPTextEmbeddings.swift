@@ -27,3 +27,15 @@ public struct CLIPTextEmbeddings: Sendable {
         return tokenEmbedding(ids) + positionEmbedding(positions)
     }
 }
+
+// MARK: - Training
+
+extension CLIPTextEmbeddings {
+    /// The backward of `callAsFunction(ids)`: both tables collect the output's gradient at the rows
+    /// they gave (the sum passes the same gradient to both).
+    public func backward(_ dOut: Tensor, ids: [[Int]], gradients: inout Gradients) {
+        let positions = [[Int]](repeating: Array(0..<(ids.first?.count ?? 0)), count: ids.count)
+        tokenEmbedding.backward(dOut, ids: ids, gradients: &gradients)
+        positionEmbedding.backward(dOut, ids: positions, gradients: &gradients)
+    }
+}
