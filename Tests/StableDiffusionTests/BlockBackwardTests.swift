@@ -236,3 +236,37 @@ struct TextEncoderBackwardTests {
         })
     }
 }
+
+@Suite("Training: the autoencoder's backward against finite differences")
+struct AutoencoderBackwardTests {
+    @Test("every weight of a 2-level AutoencoderKL, through the encoder, the sampled latent and the decoder")
+    func autoencoder() throws {
+        let configuration = VAEConfiguration(latentChannels: 2, blockOutChannels: [4, 8], layersPerBlock: 1, normNumGroups: 2)
+        let weights = TestWeights()
+        func build(_ w: TestWeights) -> AutoencoderKL { try! AutoencoderKL(Weights(w.store), configuration: configuration) }
+        var generator = TorchGenerator(seed: 13)
+        let image = generator.randn([1, 3, 8, 8]), noise = generator.randn([1, 2, 4, 4])
+        // One loss over the three outputs training uses: the reconstruction, and μ and log σ²
+        // (which the KL term reads), each with weights of its own.
+        let dReconstruction = generator.randn([1, 3, 8, 8]), dMean = generator.randn([1, 2, 4, 4])
+        let dLogvar = generator.randn([1, 2, 4, 4])
+        func outputs(_ vae: AutoencoderKL) -> Tensor {
+            let (reconstruction, posterior, _) = try! vae.trainingForward(image, noise: noise)
+            return Tensor(shape: [reconstruction.count + 2 * posterior.mean.count],
+                          scalars: reconstruction.scalars + posterior.mean.scalars + posterior.logvar.scalars)
+        }
+        let lossWeights = Tensor(shape: [dReconstruction.count + 2 * dMean.count],
+                                 scalars: dReconstruction.scalars + dMean.scalars + dLogvar.scalars)
+        let vae = build(weights)
+        let (reconstruction, _, saved) = try vae.trainingForward(image, noise: noise)
+        // Without noise the training forward decodes μ, as decode(encode(image).mean) does.
+        let (noiseless, posterior, _) = try vae.trainingForward(image, noise: Tensor.zeros(noise.shape))
+        #expect(noiseless.maxAbsDifference(try vae.decode(posterior.mean)) < 1e-6)
+        #expect(reconstruction.maxAbsDifference(noiseless) > 1e-3)
+        checkGradients(weights, inputs: [:], dOut: lossWeights, forward: { w, _ in outputs(build(w)) }, backward: {
+            var gradients = Gradients()
+            vae.backward(dReconstruction, dMean: dMean, dLogvar: dLogvar, saved: saved, gradients: &gradients)
+            return ([:], gradients)
+        })
+    }
+}

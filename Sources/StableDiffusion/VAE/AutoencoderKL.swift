@@ -56,6 +56,14 @@ public struct AutoencoderKL: Sendable {
     /// - Returns: the posterior; its `mean` (or a `sample`) is the *unscaled* latent
     ///   `(N, 4, H/8, W/8)`: multiply by `scalingFactor` before handing it to the diffusion model.
     public func encode(_ image: Tensor) throws -> DiagonalGaussian {
+        try checkImage(image)
+        // (N, 2·latent, H/8, W/8): mean and log-variance side by side along the channels.
+        let moments = quantConv(encoder(image))
+        return try DiagonalGaussian(moments: moments)
+    }
+
+    /// Throws unless `image` is `(N, C_in, H, W)` with sides that are multiples of the downsampling factor.
+    func checkImage(_ image: Tensor) throws {
         let c = configuration, factor = downsamplingFactor
         guard image.rank == 4, image.shape[1] == c.inChannels, image.shape[0] > 0 else {
             throw VAEError.wrongInputShape(what: "the image", expected: "(N, \(c.inChannels), H, W)", found: image.shape)
@@ -64,9 +72,6 @@ public struct AutoencoderKL: Sendable {
         guard height > 0, width > 0, height % factor == 0, width % factor == 0 else {
             throw VAEError.sizeNotDivisible(height: height, width: width, factor: factor)
         }
-        // (N, 2·latent, H/8, W/8): mean and log-variance side by side along the channels.
-        let moments = quantConv(encoder(image))
-        return try DiagonalGaussian(moments: moments)
     }
 
     /// Decodes *unscaled* latents (the encoder's scale) into images.

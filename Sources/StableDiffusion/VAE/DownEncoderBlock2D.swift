@@ -66,3 +66,53 @@ extension Tensor {
         return out
     }
 }
+
+// MARK: - Training
+
+extension DownEncoderBlock2D {
+    /// What the training forward keeps.
+    public struct Saved: Sendable {
+        let resnets: [ResnetBlock2D.Saved]
+        let padded: Tensor?                  // the downsampler's input, padded right and bottom
+    }
+
+    /// `callAsFunction(x)`, keeping what `backward` needs.
+    public func trainingForward(_ x: Tensor) -> (output: Tensor, saved: Saved) {
+        var h = x, saved: [ResnetBlock2D.Saved] = []
+        for resnet in resnets {
+            let (out, s) = resnet.trainingForward(h)
+            saved.append(s)
+            h = out
+        }
+        guard let downsampler else { return (h, Saved(resnets: saved, padded: nil)) }
+        let padded = h.padded(right: 1, bottom: 1)
+        return (downsampler(padded), Saved(resnets: saved, padded: padded))
+    }
+
+    /// The backward of `trainingForward`. The padding added zeros, so its gradient just drops
+    /// the extra column and row.
+    public func backward(_ dOut: Tensor, saved: Saved, gradients: inout Gradients) -> Tensor {
+        var d = dOut
+        if let downsampler, let padded = saved.padded {
+            d = downsampler.backward(d, input: padded, gradients: &gradients).cropped(right: 1, bottom: 1)
+        }
+        for (resnet, s) in zip(resnets, saved.resnets).reversed() {
+            d = resnet.backward(d, saved: s, gradients: &gradients).dx
+        }
+        return d
+    }
+}
+
+extension Tensor {
+    /// `(N, C, H, W)` without its last `right` columns and `bottom` rows: the gradient of `padded`.
+    func cropped(right: Int, bottom: Int) -> Tensor {
+        let planes = shape[0] * shape[1], height = shape[2], width = shape[3]
+        let newHeight = height - bottom, newWidth = width - right
+        var out = [Float]()
+        out.reserveCapacity(planes * newHeight * newWidth)
+        for p in 0..<planes {
+            for row in 0..<newHeight { out += scalars[((p * height + row) * width)..<((p * height + row) * width + newWidth)] }
+        }
+        return Tensor(shape: [shape[0], shape[1], newHeight, newWidth], scalars: out)
+    }
+}

@@ -42,3 +42,39 @@ public struct UpDecoderBlock2D: Sendable {
         return h
     }
 }
+
+// MARK: - Training
+
+extension UpDecoderBlock2D {
+    /// What the training forward keeps.
+    public struct Saved: Sendable {
+        let resnets: [ResnetBlock2D.Saved]
+        let upsampled: Tensor?               // the upsampler's input, doubled
+    }
+
+    /// `callAsFunction(x)`, keeping what `backward` needs.
+    public func trainingForward(_ x: Tensor) -> (output: Tensor, saved: Saved) {
+        var h = x, saved: [ResnetBlock2D.Saved] = []
+        for resnet in resnets {
+            let (out, s) = resnet.trainingForward(h)
+            saved.append(s)
+            h = out
+        }
+        guard let upsampler else { return (h, Saved(resnets: saved, upsampled: nil)) }
+        let upsampled = h.upsampledNearest2x()
+        return (upsampler(upsampled), Saved(resnets: saved, upsampled: upsampled))
+    }
+
+    /// The backward of `trainingForward`.
+    public func backward(_ dOut: Tensor, saved: Saved, gradients: inout Gradients) -> Tensor {
+        var d = dOut
+        if let upsampler, let upsampled = saved.upsampled {
+            d = upsampler.backward(d, input: upsampled, gradients: &gradients)
+            d = upsampleNearestBackward(d, inputShape: [d.shape[0], d.shape[1], d.shape[2] / 2, d.shape[3] / 2])
+        }
+        for (resnet, s) in zip(resnets, saved.resnets).reversed() {
+            d = resnet.backward(d, saved: s, gradients: &gradients).dx
+        }
+        return d
+    }
+}

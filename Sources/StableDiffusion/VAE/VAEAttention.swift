@@ -62,3 +62,39 @@ public struct VAEAttention: Sendable {
         return x + out
     }
 }
+
+// MARK: - Training
+
+extension VAEAttention {
+    /// What the training forward keeps.
+    public struct Saved: Sendable {
+        let x, tokens, query, key, value, attended: Tensor
+    }
+
+    /// `callAsFunction(x)`, keeping what `backward` needs.
+    public func trainingForward(_ x: Tensor) -> (output: Tensor, saved: Saved) {
+        let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let tokens = groupNorm(x).reshaped([batch, channels, height * width]).permuted([0, 2, 1])
+        let query = toQ(tokens), key = toK(tokens), value = toV(tokens)
+        let attended = scaledDotProductAttention(query: query, key: key, value: value, heads: 1)
+        let out = toOut(attended).permuted([0, 2, 1]).reshaped([batch, channels, height, width])
+        return (x + out, Saved(x: x, tokens: tokens, query: query, key: key, value: value, attended: attended))
+    }
+
+    /// The backward of `trainingForward`: the projections and the attention in reverse, the
+    /// token permute undone, and the residual's gradient added.
+    public func backward(_ dOut: Tensor, saved: Saved, gradients: inout Gradients) -> Tensor {
+        let (batch, channels, height, width) = (dOut.shape[0], dOut.shape[1], dOut.shape[2], dOut.shape[3])
+        let dTokensOut = dOut.reshaped([batch, channels, height * width]).permuted([0, 2, 1])
+        let dAttended = toOut.backward(dTokensOut, input: saved.attended, gradients: &gradients)
+        let (dq, dk, dv) = scaledDotProductAttentionBackward(dAttended, query: saved.query, key: saved.key,
+                                                             value: saved.value, heads: 1)
+        var dTokens = toQ.backward(dq, input: saved.tokens, gradients: &gradients)
+        dTokens += toK.backward(dk, input: saved.tokens, gradients: &gradients)
+        dTokens += toV.backward(dv, input: saved.tokens, gradients: &gradients)
+        var dx = groupNorm.backward(dTokens.permuted([0, 2, 1]).reshaped([batch, channels, height, width]), input: saved.x,
+                                    gradients: &gradients)
+        dx += dOut
+        return dx
+    }
+}

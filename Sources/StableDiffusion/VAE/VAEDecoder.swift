@@ -48,3 +48,37 @@ public struct VAEDecoder: Sendable {
         return convOut(convNormOut(h, silu: true))
     }
 }
+
+// MARK: - Training
+
+extension VAEDecoder {
+    /// What the training forward keeps.
+    public struct Saved: Sendable {
+        let latents: Tensor
+        let mid: VAEMidBlock.Saved
+        let blocks: [UpDecoderBlock2D.Saved]
+        let last: Tensor, normalised: Tensor      // inputs of conv_norm_out and conv_out
+    }
+
+    /// `callAsFunction(latents)`, keeping what `backward` needs.
+    public func trainingForward(_ latents: Tensor) -> (output: Tensor, saved: Saved) {
+        let (middle, mid) = midBlock.trainingForward(convIn(latents))
+        var h = middle, blocks: [UpDecoderBlock2D.Saved] = []
+        for block in upBlocks {
+            let (out, s) = block.trainingForward(h)
+            blocks.append(s)
+            h = out
+        }
+        let normalised = convNormOut(h, silu: true)
+        return (convOut(normalised), Saved(latents: latents, mid: mid, blocks: blocks, last: h, normalised: normalised))
+    }
+
+    /// The backward of `trainingForward`: fills `gradients` and returns the gradient of the latents.
+    public func backward(_ dOut: Tensor, saved: Saved, gradients: inout Gradients) -> Tensor {
+        var d = convOut.backward(dOut, input: saved.normalised, gradients: &gradients)
+        d = convNormOut.backward(d, input: saved.last, silu: true, gradients: &gradients)
+        for (block, s) in zip(upBlocks, saved.blocks).reversed() { d = block.backward(d, saved: s, gradients: &gradients) }
+        d = midBlock.backward(d, saved: saved.mid, gradients: &gradients)
+        return convIn.backward(d, input: saved.latents, gradients: &gradients)
+    }
+}

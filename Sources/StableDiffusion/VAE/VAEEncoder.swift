@@ -46,3 +46,37 @@ public struct VAEEncoder: Sendable {
         return convOut(convNormOut(h, silu: true))
     }
 }
+
+// MARK: - Training
+
+extension VAEEncoder {
+    /// What the training forward keeps.
+    public struct Saved: Sendable {
+        let image: Tensor
+        let blocks: [DownEncoderBlock2D.Saved]
+        let mid: VAEMidBlock.Saved
+        let last: Tensor, normalised: Tensor      // inputs of conv_norm_out and conv_out
+    }
+
+    /// `callAsFunction(image)`, keeping what `backward` needs.
+    public func trainingForward(_ image: Tensor) -> (output: Tensor, saved: Saved) {
+        var h = convIn(image), blocks: [DownEncoderBlock2D.Saved] = []
+        for block in downBlocks {
+            let (out, s) = block.trainingForward(h)
+            blocks.append(s)
+            h = out
+        }
+        let (last, mid) = midBlock.trainingForward(h)
+        let normalised = convNormOut(last, silu: true)
+        return (convOut(normalised), Saved(image: image, blocks: blocks, mid: mid, last: last, normalised: normalised))
+    }
+
+    /// The backward of `trainingForward`, filling `gradients` (the image itself is data).
+    public func backward(_ dOut: Tensor, saved: Saved, gradients: inout Gradients) {
+        var d = convOut.backward(dOut, input: saved.normalised, gradients: &gradients)
+        d = convNormOut.backward(d, input: saved.last, silu: true, gradients: &gradients)
+        d = midBlock.backward(d, saved: saved.mid, gradients: &gradients)
+        for (block, s) in zip(downBlocks, saved.blocks).reversed() { d = block.backward(d, saved: s, gradients: &gradients) }
+        _ = convIn.backward(d, input: saved.image, gradients: &gradients)
+    }
+}

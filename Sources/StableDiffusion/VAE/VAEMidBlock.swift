@@ -32,3 +32,27 @@ public struct VAEMidBlock: Sendable {
         return resnets[1](h)
     }
 }
+
+// MARK: - Training
+
+extension VAEMidBlock {
+    /// What the training forward keeps.
+    public struct Saved: Sendable {
+        let first: ResnetBlock2D.Saved, attention: VAEAttention.Saved, second: ResnetBlock2D.Saved
+    }
+
+    /// `callAsFunction(x)`, keeping what `backward` needs.
+    public func trainingForward(_ x: Tensor) -> (output: Tensor, saved: Saved) {
+        let (h0, s0) = resnets[0].trainingForward(x)
+        let (h1, sa) = attentions[0].trainingForward(h0)
+        let (h2, s1) = resnets[1].trainingForward(h1)
+        return (h2, Saved(first: s0, attention: sa, second: s1))
+    }
+
+    /// The backward of `trainingForward`.
+    public func backward(_ dOut: Tensor, saved: Saved, gradients: inout Gradients) -> Tensor {
+        let d1 = resnets[1].backward(dOut, saved: saved.second, gradients: &gradients).dx
+        let d0 = attentions[0].backward(d1, saved: saved.attention, gradients: &gradients)
+        return resnets[0].backward(d0, saved: saved.first, gradients: &gradients).dx
+    }
+}
