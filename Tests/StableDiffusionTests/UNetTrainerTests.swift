@@ -45,3 +45,51 @@ struct UNetTrainerTests {
         #expect(abs(Double(loss - newLoss) - predicted) < 0.1 * predicted)
     }
 }
+
+/// `reference/unet_gradients.json`: the tiny UNet's training loss and its gradients under PyTorch
+/// autograd (see Tools/reference/make_gradient_reference.py).
+struct GradientReference: Decodable {
+    struct Fingerprint: Decodable { var shape: [Int], norm: Double, dot: Double, head: [Double] }
+    var timesteps: [Int]
+    var latents: [Float], noise: [Float], context: [Float]
+    var loss: Float
+    var gradients: [String: Fingerprint]
+
+    static func load() throws -> GradientReference {
+        let url = UNetFixtures.root.appendingPathComponent("reference/unet_gradients.json")
+        return try JSONDecoder().decode(GradientReference.self, from: Data(contentsOf: url))
+    }
+}
+
+@Suite("Training the tiny UNet against PyTorch autograd")
+struct UNetGradientReferenceTests {
+    @Test("the loss and every parameter's gradient (length, a fixed projection, the first numbers) match autograd")
+    func matchesAutograd() throws {
+        let reference = try GradientReference.load()
+        let trainer = try UNetTrainerTests.trainer(learningRate: 0)
+        let latents = Tensor(shape: [2, 4, 8, 8], scalars: reference.latents)
+        let noise = Tensor(shape: [2, 4, 8, 8], scalars: reference.noise)
+        let context = Tensor(shape: [2, 77, 4], scalars: reference.context)
+        let (loss, gradients) = try trainer.lossAndGradients(latents: latents, context: context,
+                                                             timesteps: reference.timesteps, noise: noise)
+        // Tolerances: float32 on both sides, sums in other orders through ~70 layers forward and
+        // back; the loss (a mean of 512 squares) agrees to ~1e-6 relative, each gradient to ~1e-5
+        // of its length. 1e-4 of the length leaves a 10x margin and is far below what a missing
+        // path or a wrong factor gives (1e-2 and more).
+        #expect(abs(loss - reference.loss) < 1e-5 * reference.loss, "loss \(loss) vs \(reference.loss)")
+        #expect(Set(gradients.keys) == Set(reference.gradients.keys))
+        var worst = 0.0
+        for (key, expected) in reference.gradients {
+            let g = try #require(gradients[key], "no gradient for \(key)")
+            #expect(g.shape == expected.shape, "\(key)")
+            let values = g.scalars.map(Double.init)
+            let norm = values.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            let dot = values.enumerated().reduce(0) { $0 + $1.element * sin(0.7 * Double($1.offset) + 0.3) }
+            let scale = max(expected.norm, 1e-6)
+            let errors = [abs(norm - expected.norm), abs(dot - expected.dot)] + zip(values, expected.head).map { abs($0 - $1) }
+            worst = max(worst, errors.max()! / scale)
+            #expect(errors.allSatisfy { $0 <= 1e-4 * scale }, "\(key): norm \(norm) vs \(expected.norm), dot \(dot) vs \(expected.dot)")
+        }
+        print("UNet gradients vs autograd: loss \(loss) vs \(reference.loss), worst error \(worst) of a gradient's length")
+    }
+}
