@@ -46,50 +46,113 @@ struct UNetTrainerTests {
     }
 }
 
-/// `reference/unet_gradients.json`: the tiny UNet's training loss and its gradients under PyTorch
-/// autograd (see Tools/reference/make_gradient_reference.py).
-struct GradientReference: Decodable {
-    struct Fingerprint: Decodable { var shape: [Int], norm: Double, dot: Double, head: [Double] }
-    var timesteps: [Int]
-    var latents: [Float], noise: [Float], context: [Float]
-    var loss: Float
-    var gradients: [String: Fingerprint]
-
-    static func load() throws -> GradientReference {
-        let url = UNetFixtures.root.appendingPathComponent("reference/unet_gradients.json")
-        return try JSONDecoder().decode(GradientReference.self, from: Data(contentsOf: url))
-    }
+/// A parameter's gradient as `Tools/reference/make_gradient_reference.py` records it from PyTorch
+/// autograd: its shape, its length, its dot product with `r_i = sin(0.7 i + 0.3)`, its first numbers.
+struct GradientFingerprint: Decodable {
+    var shape: [Int], norm: Double, dot: Double, head: [Double]
 }
 
-@Suite("Training the tiny UNet against PyTorch autograd")
-struct UNetGradientReferenceTests {
-    @Test("the loss and every parameter's gradient (length, a fixed projection, the first numbers) match autograd")
-    func matchesAutograd() throws {
-        let reference = try GradientReference.load()
+/// Holds every gradient to its autograd fingerprint and returns the worst error relative to a
+/// gradient's length. Parameter names are compared without `stripping` (a prefix one side has).
+///
+/// Tolerance: float32 on both sides, sums in other orders through every layer forward and back;
+/// a gradient agrees to ~1e-5 of its length. 1e-4 leaves a 10x margin and is far below what a
+/// missing path or a wrong factor gives (1e-2 and more). A few gradients are zero in exact
+/// arithmetic (an attention key's bias adds the same amount to all of a query's scores, which the
+/// softmax ignores), so both sides hold only rounding there: lengths below 1% of the network's
+/// largest gradient are measured against that instead.
+@discardableResult
+func expectMatchesAutograd(_ gradients: Gradients, _ reference: [String: GradientFingerprint], stripping prefix: String = "",
+                           sourceLocation: SourceLocation = #_sourceLocation) -> Double {
+    func name(_ key: String) -> String { key.hasPrefix(prefix) ? String(key.dropFirst(prefix.count)) : key }
+    let ours = Dictionary(uniqueKeysWithValues: gradients.tensors.map { (name($0.key), $0.value) })
+    let theirs = Dictionary(uniqueKeysWithValues: reference.map { (name($0.key), $0.value) })
+    #expect(Set(ours.keys) == Set(theirs.keys), sourceLocation: sourceLocation)
+    var worst = 0.0
+    let floor = 1e-2 * (theirs.values.map(\.norm).max() ?? 0)
+    for (key, expected) in theirs {
+        guard let g = ours[key] else { continue }
+        #expect(g.shape == expected.shape, "\(key)", sourceLocation: sourceLocation)
+        let values = g.scalars.map(Double.init)
+        let norm = values.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        let dot = values.enumerated().reduce(0) { $0 + $1.element * sin(0.7 * Double($1.offset) + 0.3) }
+        let scale = max(expected.norm, floor)
+        let errors = [abs(norm - expected.norm), abs(dot - expected.dot)] + zip(values, expected.head).map { abs($0 - $1) }
+        worst = max(worst, errors.max()! / scale)
+        #expect(errors.allSatisfy { $0 <= 1e-4 * scale }, "\(key): norm \(norm) vs \(expected.norm), dot \(dot) vs \(expected.dot)",
+                sourceLocation: sourceLocation)
+    }
+    return worst
+}
+
+/// One of the `reference/*_gradients.json` files.
+func gradientReference<Reference: Decodable>(_ file: String, as type: Reference.Type) throws -> Reference {
+    try JSONDecoder().decode(type, from: Data(contentsOf: UNetFixtures.root.appendingPathComponent("reference/\(file)")))
+}
+
+@Suite("Training the tiny model's three networks against PyTorch autograd")
+struct GradientReferenceTests {
+    struct UNetCase: Decodable {
+        var timesteps: [Int], latents: [Float], noise: [Float], context: [Float], loss: Float
+        var gradients: [String: GradientFingerprint]
+    }
+
+    @Test("UNet: the noise-prediction loss and every parameter's gradient")
+    func unet() throws {
+        let reference = try gradientReference("unet_gradients.json", as: UNetCase.self)
         let trainer = try UNetTrainerTests.trainer(learningRate: 0)
-        let latents = Tensor(shape: [2, 4, 8, 8], scalars: reference.latents)
-        let noise = Tensor(shape: [2, 4, 8, 8], scalars: reference.noise)
-        let context = Tensor(shape: [2, 77, 4], scalars: reference.context)
-        let (loss, gradients) = try trainer.lossAndGradients(latents: latents, context: context,
-                                                             timesteps: reference.timesteps, noise: noise)
-        // Tolerances: float32 on both sides, sums in other orders through ~70 layers forward and
-        // back; the loss (a mean of 512 squares) agrees to ~1e-6 relative, each gradient to ~1e-5
-        // of its length. 1e-4 of the length leaves a 10x margin and is far below what a missing
-        // path or a wrong factor gives (1e-2 and more).
+        let (loss, gradients) = try trainer.lossAndGradients(
+            latents: Tensor(shape: [2, 4, 8, 8], scalars: reference.latents),
+            context: Tensor(shape: [2, 77, 4], scalars: reference.context),
+            timesteps: reference.timesteps, noise: Tensor(shape: [2, 4, 8, 8], scalars: reference.noise))
         #expect(abs(loss - reference.loss) < 1e-5 * reference.loss, "loss \(loss) vs \(reference.loss)")
-        #expect(Set(gradients.keys) == Set(reference.gradients.keys))
-        var worst = 0.0
-        for (key, expected) in reference.gradients {
-            let g = try #require(gradients[key], "no gradient for \(key)")
-            #expect(g.shape == expected.shape, "\(key)")
-            let values = g.scalars.map(Double.init)
-            let norm = values.reduce(0) { $0 + $1 * $1 }.squareRoot()
-            let dot = values.enumerated().reduce(0) { $0 + $1.element * sin(0.7 * Double($1.offset) + 0.3) }
-            let scale = max(expected.norm, 1e-6)
-            let errors = [abs(norm - expected.norm), abs(dot - expected.dot)] + zip(values, expected.head).map { abs($0 - $1) }
-            worst = max(worst, errors.max()! / scale)
-            #expect(errors.allSatisfy { $0 <= 1e-4 * scale }, "\(key): norm \(norm) vs \(expected.norm), dot \(dot) vs \(expected.dot)")
-        }
-        print("UNet gradients vs autograd: loss \(loss) vs \(reference.loss), worst error \(worst) of a gradient's length")
+        let worst = expectMatchesAutograd(gradients, reference.gradients)
+        print("UNet vs autograd: loss \(loss) vs \(reference.loss), worst gradient error \(worst) of its length")
+    }
+
+    struct TextEncoderCase: Decodable {
+        var ids: [[Int]], weights: [Float], loss: Float
+        var gradients: [String: GradientFingerprint]
+    }
+
+    @Test("CLIP text encoder: a weighted sum of the last hidden state, and every parameter's gradient")
+    func textEncoder() throws {
+        let reference = try gradientReference("text_encoder_gradients.json", as: TextEncoderCase.self)
+        let root = UNetFixtures.root
+        let store = WeightStore(try SafeTensors.read(path: root.appendingPathComponent("tiny/diffusers/text_encoder/model.safetensors").path))
+        let configuration = try CLIPTextConfiguration.load(root.appendingPathComponent("tiny/diffusers/text_encoder/config.json"))
+        let model = try CLIPTextModel(Weights(WeightStore(tensors: store.keys.reduce(into: [:]) {
+            $0[$1] = store.record($1)!.tensor()
+        }))["text_model"], configuration: configuration)
+        let (output, saved) = model.trainingForward(reference.ids)
+        let weights = Tensor(shape: output.shape, scalars: reference.weights)
+        let loss = zip(output.scalars, weights.scalars).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        #expect(abs(loss - Double(reference.loss)) < 1e-5 * abs(Double(reference.loss)) + 1e-5)
+        var gradients = Gradients()
+        model.backward(weights, saved: saved, gradients: &gradients)
+        let worst = expectMatchesAutograd(gradients, reference.gradients, stripping: "text_model.")
+        print("CLIP vs autograd: loss \(loss) vs \(reference.loss), worst gradient error \(worst) of its length")
+    }
+
+    struct VAECase: Decodable {
+        var image: [Float], noise: [Float], loss: Float, kl: Float
+        var gradients: [String: GradientFingerprint]
+    }
+
+    @Test("VAE: reconstruction (L1) plus KL through the sampled latent, and every parameter's gradient")
+    func vae() throws {
+        let reference = try gradientReference("vae_gradients.json", as: VAECase.self)
+        let store = try VAEFixture.store()
+        let tensors = store.keys.reduce(into: [String: Tensor]()) { $0[$1] = store.record($1)!.tensor() }
+        let vae = try AutoencoderKL(Weights(WeightStore(tensors: tensors)), configuration: try VAEFixture.configuration())
+        let image = Tensor(shape: [1, 3, 32, 32], scalars: reference.image)
+        let (reconstruction, posterior, saved) = try vae.trainingForward(image, noise: Tensor(shape: [1, 4, 4, 4], scalars: reference.noise))
+        let l1 = meanAbsoluteError(reconstruction, image), kl = gaussianKL(mean: posterior.mean, logvar: posterior.logvar)
+        #expect(abs(kl.loss - reference.kl) < 1e-5 * reference.kl)
+        #expect(abs(l1.loss + kl.loss - reference.loss) < 1e-5 * reference.loss)
+        var gradients = Gradients()
+        vae.backward(l1.gradient, dMean: kl.dMean, dLogvar: kl.dLogvar, saved: saved, gradients: &gradients)
+        let worst = expectMatchesAutograd(gradients, reference.gradients)
+        print("VAE vs autograd: loss \(l1.loss + kl.loss) vs \(reference.loss), worst gradient error \(worst) of its length")
     }
 }

@@ -20,14 +20,24 @@ Usage (from the repository root, in a Python environment with torch and diffuser
 
     python Tools/reference/make_gradient_reference.py
 
-It writes Tests/StableDiffusionTests/Fixtures/reference/unet_gradients.json (about 60 KB).
+It writes Tests/StableDiffusionTests/Fixtures/reference/unet_gradients.json (about 190 KB), and
+the same fingerprints for the other two networks of the tiny model:
+
+  * text_encoder_gradients.json: transformers' CLIPTextModel (tiny/diffusers/text_encoder) on the
+    token ids of "a photograph of an astronaut riding a horse" and "", with the loss
+    sum(w * last_hidden_state) for w drawn from seed 22;
+  * vae_gradients.json: diffusers' AutoencoderKL (tiny/diffusers/vae) on a (1, 3, 32, 32) image
+    in [-1, 1] from seed 23, with the latent sampled as mean + std * eps (eps from the same
+    generator) and the loss mean(|decode(z) - image|) + kl, kl the posterior's KL from N(0, 1)
+    summed over the latent (diffusers' DiagonalGaussianDistribution.kl()) for the batch of one.
 """
 import json
 import math
 import pathlib
 
 import torch
-from diffusers import DDPMScheduler, UNet2DConditionModel
+from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+from transformers import CLIPTextModel, CLIPTokenizer
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "Tests/StableDiffusionTests/Fixtures"
@@ -41,7 +51,7 @@ def fingerprint(gradient):
             "head": [float(v) for v in flat[:4]]}
 
 
-def main():
+def unet_reference():
     torch.manual_seed(0)
     unet = UNet2DConditionModel.from_pretrained(FIXTURES / "tiny/diffusers/unet", torch_dtype=torch.float32)
     unet.train()
@@ -61,9 +71,51 @@ def main():
         "loss": float(loss.detach()),
         "gradients": {name: fingerprint(p.grad) for name, p in unet.named_parameters()},
     }
-    OUT.write_text(json.dumps(record) + "\n")
-    print(f"wrote {OUT.relative_to(ROOT)}: loss {float(loss):.6f}, {len(record['gradients'])} parameters")
+    write(OUT, record)
+
+
+def text_encoder_reference():
+    model = CLIPTextModel.from_pretrained(FIXTURES / "tiny/diffusers/text_encoder", torch_dtype=torch.float32)
+    model.train()
+    prompts = json.loads((FIXTURES / "reference/tokens.json").read_text())["prompts"]
+    plain = next(p["ids"] for p in prompts if p["prompt"] == "a photograph of an astronaut riding a horse")
+    empty = [49406] + [49407] * 76                    # "": <start>, then <end> as padding
+    ids = torch.tensor([plain, empty])
+    output = model(ids).last_hidden_state
+    weights = torch.randn(output.shape, generator=torch.Generator().manual_seed(22))
+    loss = (output * weights).sum()
+    loss.backward()
+    write(FIXTURES / "reference/text_encoder_gradients.json", {
+        "ids": ids.tolist(), "weights": weights.flatten().tolist(), "loss": float(loss.detach()),
+        "gradients": {name: fingerprint(p.grad) for name, p in model.named_parameters() if p.grad is not None},
+    })
+
+
+def vae_reference():
+    vae = AutoencoderKL.from_pretrained(FIXTURES / "tiny/diffusers/vae", torch_dtype=torch.float32)
+    vae.train()
+    generator = torch.Generator().manual_seed(23)
+    image = torch.rand(1, 3, 32, 32, generator=generator) * 2 - 1
+    posterior = vae.encode(image).latent_dist
+    eps = torch.randn(posterior.mean.shape, generator=generator)
+    z = posterior.mean + posterior.std * eps
+    reconstruction = vae.decode(z).sample
+    kl = posterior.kl().mean()
+    loss = (reconstruction - image).abs().mean() + kl
+    loss.backward()
+    write(FIXTURES / "reference/vae_gradients.json", {
+        "image": image.flatten().tolist(), "noise": eps.flatten().tolist(), "loss": float(loss.detach()),
+        "kl": float(kl.detach()),
+        "gradients": {name: fingerprint(p.grad) for name, p in vae.named_parameters() if p.grad is not None},
+    })
+
+
+def write(path, record):
+    path.write_text(json.dumps(record) + "\n")
+    print(f"wrote {path.relative_to(ROOT)}: loss {record['loss']:.6f}, {len(record['gradients'])} parameters")
 
 
 if __name__ == "__main__":
-    main()
+    unet_reference()
+    text_encoder_reference()
+    vae_reference()
