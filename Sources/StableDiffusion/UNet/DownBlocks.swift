@@ -32,20 +32,16 @@ public enum UNetDownBlock: Sendable {
 // MARK: - Training
 
 extension UNetDownBlock {
-    public var resnets: [ResnetBlock2D] {
+    /// The block's ResNets and transformers, whichever type it is.
+    public var level: any UNetLevel {
         switch self {
-        case .crossAttention(let block): return block.resnets
-        case .plain(let block): return block.resnets
+        case .crossAttention(let block): return block
+        case .plain(let block): return block
         }
     }
 
-    /// The transformers after the ResNets; none in a plain block.
-    public var attentions: [Transformer2DModel] {
-        switch self {
-        case .crossAttention(let block): return block.attentions
-        case .plain: return []
-        }
-    }
+    public var resnets: [ResnetBlock2D] { level.resnets }
+    public var attentions: [Transformer2DModel] { level.attentions }
 
     public var downsamplers: [Downsample2D] {
         switch self {

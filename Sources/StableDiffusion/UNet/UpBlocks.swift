@@ -20,12 +20,7 @@ public enum UNetUpBlock: Sendable {
     }
 
     /// How many skip tensors the block consumes: one per ResNet.
-    public var resnetCount: Int {
-        switch self {
-        case .crossAttention(let block): return block.resnets.count
-        case .plain(let block): return block.resnets.count
-        }
-    }
+    public var resnetCount: Int { level.resnets.count }
 
     /// The block's output (see the two block types).
     public func callAsFunction(_ x: Tensor, skips: [Tensor], timeEmbedding: Tensor, context: Tensor,
@@ -44,20 +39,16 @@ public enum UNetUpBlock: Sendable {
 // MARK: - Training
 
 extension UNetUpBlock {
-    public var resnets: [ResnetBlock2D] {
+    /// The block's ResNets and transformers, whichever type it is.
+    public var level: any UNetLevel {
         switch self {
-        case .crossAttention(let block): return block.resnets
-        case .plain(let block): return block.resnets
+        case .crossAttention(let block): return block
+        case .plain(let block): return block
         }
     }
 
-    /// The transformers after the ResNets; none in a plain block.
-    public var attentions: [Transformer2DModel] {
-        switch self {
-        case .crossAttention(let block): return block.attentions
-        case .plain: return []
-        }
-    }
+    public var resnets: [ResnetBlock2D] { level.resnets }
+    public var attentions: [Transformer2DModel] { level.attentions }
 
     public var upsamplers: [Upsample2D] {
         switch self {
