@@ -26,6 +26,37 @@ struct UNetTrainerTests {
         #expect(trainer.optimiser.steps == 40)
     }
 
+    @Test("trained weights saved in float32 load back as the same UNet; in float16 as its rounded weights; a bad path writes nothing")
+    func saveAndLoad() throws {
+        var trainer = try Self.trainer(learningRate: 1e-3)
+        var generator = TorchGenerator(seed: 4)
+        let latents = generator.randn([1, 4, 8, 8]), context = generator.randn([1, 77, 4]), noise = generator.randn([1, 4, 8, 8])
+        try trainer.step(latents: latents, context: context, timesteps: [400], noise: noise)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("unet-save-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+
+        func loaded(_ name: String) throws -> UNet2DConditionModel {
+            let store = WeightStore(try SafeTensors.read(path: folder.appendingPathComponent(name).path))
+            let unet = try UNet2DConditionModel(Weights(store), configuration: trainer.configuration)
+            try store.checkAllUsed()
+            return unet
+        }
+        let expected = try trainer.unet()(latents, timestep: 400, encoderHiddenStates: context)
+        try trainer.save(to: folder.appendingPathComponent("unet.safetensors").path)
+        #expect(try loaded("unet.safetensors")(latents, timestep: 400, encoderHiddenStates: context) == expected)
+
+        try trainer.save(to: folder.appendingPathComponent("unet-fp16.safetensors").path, precision: .float16)
+        let records = try SafeTensors.read(path: folder.appendingPathComponent("unet-fp16.safetensors").path)
+        let key = "down_blocks.0.resnets.0.conv1.weight"
+        #expect(records[key]!.type == .float16)
+        #expect(records[key]!.tensor() == HalfTensor(rounding: trainer.parameters[key]!, to: .float16).widened())
+
+        let badPath = folder.appendingPathComponent("no/such/folder/unet.safetensors").path
+        #expect(throws: CheckpointError.self) { try trainer.save(to: badPath) }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted() == ["unet-fp16.safetensors", "unet.safetensors"])
+    }
+
     @Test("the training step's gradient points downhill: a small step against it lowers the loss")
     func gradientPointsDownhill() throws {
         let trainer = try Self.trainer(learningRate: 1e-3)

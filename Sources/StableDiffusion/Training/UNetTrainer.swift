@@ -71,3 +71,12 @@ public struct UNetTrainer {
         return loss
     }
 }
+
+extension UNetTrainer {
+    /// Writes the current weights as a diffusers UNet file (`unet/diffusion_pytorch_model.safetensors`),
+    /// under the same keys it was loaded with, atomically: float32, or float16 as most shared
+    /// checkpoints are.
+    public func save(to path: String, precision: HalfTensor.Format? = nil) throws {
+        try SafeTensorsWriter.write(parameters, precision: precision, to: path, metadata: ["format": "pt"])
+    }
+}

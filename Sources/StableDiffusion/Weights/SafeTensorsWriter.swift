@@ -1,4 +1,5 @@
 import Foundation
+import TensorCore
 
 /// Writes tensors as a safetensors file, the format `SafeTensors.read` reads:
 /// ```
@@ -12,15 +13,61 @@ import Foundation
 /// which is renamed over `path` only when complete, and removed if anything fails. A crash or a
 /// full disk never leaves a half-written model behind.
 public enum SafeTensorsWriter {
+    /// Copies checkpoint tensors, as stored, into a new file (`sd convert`).
     public static func write(_ tensors: [String: TensorRecord], to path: String, metadata: [String: String] = [:]) throws {
+        try write(entries: tensors.mapValues { record in
+            Entry(dtype: record.type.rawValue, shape: record.shape, byteCount: record.byteRange.count) { handle in
+                // Large tensors in pieces of 64 MB, so memory stays flat while the file grows.
+                var start = record.byteRange.lowerBound
+                while start < record.byteRange.upperBound {
+                    let end = min(start + (64 << 20), record.byteRange.upperBound)
+                    try handle.write(contentsOf: Data(record.file.bytes[start..<end]))
+                    start = end
+                }
+            }
+        }, to: path, metadata: metadata)
+    }
+
+    /// Writes tensors from memory (trained weights), as float32 or rounded to float16.
+    public static func write(_ tensors: [String: Tensor], precision: HalfTensor.Format? = nil, to path: String,
+                             metadata: [String: String] = [:]) throws {
+        precondition(precision != .bfloat16, "bfloat16 output is not supported")
+        try write(entries: tensors.mapValues { tensor in
+            let half = precision == .float16
+            return Entry(dtype: half ? "F16" : "F32", shape: tensor.shape, byteCount: tensor.count * (half ? 2 : 4)) { handle in
+                if half {
+                    try handle.write(contentsOf: tensor.scalars.map { Float16($0).bitPattern.littleEndian }.withUnsafeBytes { Data($0) })
+                } else {
+                    try handle.write(contentsOf: tensor.scalars.withUnsafeBytes { Data($0) })
+                }
+            }
+        }, to: path, metadata: metadata)
+    }
+
+    /// One tensor to write: its header entry and how to write its bytes.
+    struct Entry {
+        var dtype: String
+        var shape: [Int]
+        var byteCount: Int
+        var writeBytes: (FileHandle) throws -> Void
+
+        init(dtype: String, shape: [Int], byteCount: Int, _ writeBytes: @escaping (FileHandle) throws -> Void) {
+            self.dtype = dtype
+            self.shape = shape
+            self.byteCount = byteCount
+            self.writeBytes = writeBytes
+        }
+    }
+
+    static func write(entries: [String: Entry], to path: String, metadata: [String: String]) throws {
         var header: [String: Any] = [:]
         var offset = 0
-        let names = tensors.keys.sorted()
+        let names = entries.keys.sorted()
         for name in names {
-            let record = tensors[name]!
-            header[name] = ["dtype": record.type.rawValue, "shape": record.shape,
-                            "data_offsets": [offset, offset + record.byteRange.count]] as [String: Any]
-            offset += record.byteRange.count
+            let entry = entries[name]!
+            header[name] = ["dtype": entry.dtype, "shape": entry.shape,
+                            "data_offsets": [offset, offset + entry.byteCount]] as [String: Any]
+            offset += entry.byteCount
         }
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
@@ -37,16 +84,7 @@ public enum SafeTensorsWriter {
         do {
             try handle.write(contentsOf: withUnsafeBytes(of: UInt64(json.count).littleEndian) { Data($0) })
             try handle.write(contentsOf: json)
-            for name in names {
-                let record = tensors[name]!
-                // Large tensors in pieces of 64 MB, so memory stays flat while the file grows.
-                var start = record.byteRange.lowerBound
-                while start < record.byteRange.upperBound {
-                    let end = min(start + (64 << 20), record.byteRange.upperBound)
-                    try handle.write(contentsOf: Data(record.file.bytes[start..<end]))
-                    start = end
-                }
-            }
+            for name in names { try entries[name]!.writeBytes(handle) }
             try handle.synchronize()
             try handle.close()
             if rename(temporary, path) != 0 {
