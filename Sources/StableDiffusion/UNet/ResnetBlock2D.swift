@@ -100,3 +100,24 @@ extension ResnetBlock2D {
         return (dx, dTimeEmbedding)
     }
 }
+
+extension Array where Element == ResnetBlock2D {
+    /// A run of ResNet blocks without a time embedding (the VAE's levels), one after another,
+    /// keeping what each one's backward needs.
+    func trainingForward(_ x: Tensor) -> (output: Tensor, saved: [ResnetBlock2D.Saved]) {
+        var h = x, saved: [ResnetBlock2D.Saved] = []
+        for resnet in self {
+            let (out, s) = resnet.trainingForward(h)
+            saved.append(s)
+            h = out
+        }
+        return (h, saved)
+    }
+
+    /// The backward of `trainingForward(_:)`, last block first: the gradient of the run's input.
+    func backward(_ dOut: Tensor, saved: [ResnetBlock2D.Saved], gradients: inout Gradients) -> Tensor {
+        var d = dOut
+        for (resnet, s) in zip(self, saved).reversed() { d = resnet.backward(d, saved: s, gradients: &gradients).dx }
+        return d
+    }
+}

@@ -27,20 +27,10 @@ public struct DiagonalGaussian: Sendable {
         guard moments.rank == 4, moments.shape[1] % 2 == 0 else {
             throw VAEError.wrongInputShape(what: "the moments", expected: "(N, 2·latent, h, w)", found: moments.shape)
         }
-        let latent = moments.shape[1] / 2
-        let (batch, plane) = (moments.shape[0], moments.shape[2] * moments.shape[3])
-        var meanValues: [Float] = [], logvarValues: [Float] = []
-        meanValues.reserveCapacity(batch * latent * plane)
-        logvarValues.reserveCapacity(batch * latent * plane)
-        for n in 0..<batch {
-            let start = n * 2 * latent * plane
-            meanValues += moments.scalars[start..<(start + latent * plane)]
-            logvarValues += moments.scalars[(start + latent * plane)..<(start + 2 * latent * plane)]
-                .map { Swift.min(Swift.max($0, -30), 20) }
-        }
-        let shape = [batch, latent, moments.shape[2], moments.shape[3]]
-        mean = Tensor(shape: shape, scalars: meanValues)
-        logvar = Tensor(shape: shape, scalars: logvarValues)
+        // The first half of the channels is the mean, the second the log-variance, clamped to [−30, 20].
+        let (mean, logvar) = moments.splitChannels(at: moments.shape[1] / 2)
+        self.mean = mean
+        self.logvar = Tensor(shape: logvar.shape, scalars: logvar.scalars.map { Swift.min(Swift.max($0, -30), 20) })
     }
 
     /// σ = exp(logvar / 2), `(N, latent, h, w)`.

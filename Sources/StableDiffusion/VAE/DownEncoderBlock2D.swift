@@ -78,12 +78,7 @@ extension DownEncoderBlock2D {
 
     /// `callAsFunction(x)`, keeping what `backward` needs.
     public func trainingForward(_ x: Tensor) -> (output: Tensor, saved: Saved) {
-        var h = x, saved: [ResnetBlock2D.Saved] = []
-        for resnet in resnets {
-            let (out, s) = resnet.trainingForward(h)
-            saved.append(s)
-            h = out
-        }
+        let (h, saved) = resnets.trainingForward(x)
         guard let downsampler else { return (h, Saved(resnets: saved, padded: nil)) }
         let padded = h.padded(right: 1, bottom: 1)
         return (downsampler(padded), Saved(resnets: saved, padded: padded))
@@ -96,10 +91,7 @@ extension DownEncoderBlock2D {
         if let downsampler, let padded = saved.padded {
             d = downsampler.backward(d, input: padded, gradients: &gradients).cropped(right: 1, bottom: 1)
         }
-        for (resnet, s) in zip(resnets, saved.resnets).reversed() {
-            d = resnet.backward(d, saved: s, gradients: &gradients).dx
-        }
-        return d
+        return resnets.backward(d, saved: saved.resnets, gradients: &gradients)
     }
 }
 

@@ -54,12 +54,7 @@ extension UpDecoderBlock2D {
 
     /// `callAsFunction(x)`, keeping what `backward` needs.
     public func trainingForward(_ x: Tensor) -> (output: Tensor, saved: Saved) {
-        var h = x, saved: [ResnetBlock2D.Saved] = []
-        for resnet in resnets {
-            let (out, s) = resnet.trainingForward(h)
-            saved.append(s)
-            h = out
-        }
+        let (h, saved) = resnets.trainingForward(x)
         guard let upsampler else { return (h, Saved(resnets: saved, upsampled: nil)) }
         let upsampled = h.upsampledNearest2x()
         return (upsampler(upsampled), Saved(resnets: saved, upsampled: upsampled))
@@ -72,9 +67,6 @@ extension UpDecoderBlock2D {
             d = upsampler.backward(d, input: upsampled, gradients: &gradients)
             d = upsampleNearestBackward(d, inputShape: [d.shape[0], d.shape[1], d.shape[2] / 2, d.shape[3] / 2])
         }
-        for (resnet, s) in zip(resnets, saved.resnets).reversed() {
-            d = resnet.backward(d, saved: s, gradients: &gradients).dx
-        }
-        return d
+        return resnets.backward(d, saved: saved.resnets, gradients: &gradients)
     }
 }

@@ -29,15 +29,8 @@ extension Reference {
         for n in 0..<N {
             for g in 0..<G {
                 let channels = (g * groupChannels)..<((g + 1) * groupChannels)
-                let size = Double(groupChannels * pixels)
-                var sum = 0.0
-                for c in channels { for i in 0..<pixels { sum += Double(xs[(n * C + c) * pixels + i]) } }
-                let mean = sum / size
-                var squares = 0.0
-                for c in channels {
-                    for i in 0..<pixels { let d = Double(xs[(n * C + c) * pixels + i]) - mean; squares += d * d }
-                }
-                let invStd = 1 / (squares / size + Double(eps)).squareRoot()
+                let group = channels.flatMap { c in (0..<pixels).map { i in Double(xs[(n * C + c) * pixels + i]) } }
+                let (mean, invStd) = normalisationStatistics(group, eps: eps)
                 for c in channels {
                     for i in 0..<pixels {
                         let index = (n * C + c) * pixels + i

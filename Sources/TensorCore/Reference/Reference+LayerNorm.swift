@@ -18,12 +18,7 @@ extension Reference {
         let xs = x.scalars, gamma = weight?.scalars, beta = bias?.scalars
         var out = [Float](repeating: 0, count: x.count)
         for t in 0..<tokens {
-            var sum = 0.0
-            for i in 0..<D { sum += Double(xs[t * D + i]) }
-            let mean = sum / Double(D)
-            var squares = 0.0
-            for i in 0..<D { let d = Double(xs[t * D + i]) - mean; squares += d * d }
-            let invStd = 1 / (squares / Double(D) + Double(eps)).squareRoot()
+            let (mean, invStd) = normalisationStatistics((0..<D).map { Double(xs[t * D + $0]) }, eps: eps)
             for i in 0..<D {
                 let normalised = Float((Double(xs[t * D + i]) - mean) * invStd)
                 out[t * D + i] = normalised * (gamma?[i] ?? 1) + (beta?[i] ?? 0)
