@@ -32,16 +32,17 @@ public func conv2dBackward(_ dy: Tensor, input x: Tensor, weight: Tensor, stride
 public func groupNormBackward(_ dy: Tensor, input x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float,
                               silu: Bool = false) -> (dx: Tensor, dWeight: Tensor, dBias: Tensor) {
     precondition(dy.shape == x.shape, "groupNormBackward: dy \(dy.shape) for input \(x.shape)")
-    return Kernels.runPlain("group norm backward") {
-        Reference.groupNormBackward(dy, x: x, groups: groups, weight: weight, bias: bias, eps: eps, silu: silu)
-    }
+    return Kernels.run("group norm backward",
+                       reference: { Reference.groupNormBackward(dy, x: x, groups: groups, weight: weight, bias: bias, eps: eps, silu: silu) },
+                       fast: { Fast.groupNormBackward(dy, x: x, groups: groups, weight: weight, bias: bias, eps: eps, silu: silu) })
 }
 
 /// The gradients of `x.layerNorm(weight:bias:eps:)` with respect to `x`, γ and β.
 public func layerNormBackward(_ dy: Tensor, input x: Tensor, weight: Tensor?, eps: Float = 1e-5)
     -> (dx: Tensor, dWeight: Tensor, dBias: Tensor) {
     precondition(dy.shape == x.shape, "layerNormBackward: dy \(dy.shape) for input \(x.shape)")
-    return Kernels.runPlain("layer norm backward") { Reference.layerNormBackward(dy, x: x, weight: weight, eps: eps) }
+    return Kernels.run("layer norm backward", reference: { Reference.layerNormBackward(dy, x: x, weight: weight, eps: eps) },
+                       fast: { Fast.layerNormBackward(dy, x: x, weight: weight, eps: eps) })
 }
 
 // MARK: - Softmax and attention
@@ -57,9 +58,9 @@ public func scaledDotProductAttentionBackward(_ dy: Tensor, query: Tensor, key: 
                                               mask: Tensor? = nil) -> (dQuery: Tensor, dKey: Tensor, dValue: Tensor) {
     precondition(dy.shape == [query.shape[0], query.shape[1], value.shape[2]],
                  "attention backward: dy \(dy.shape) for queries \(query.shape) and values \(value.shape)")
-    return Kernels.runPlain("attention backward") {
-        Reference.scaledDotProductAttentionBackward(dy, query: query, key: key, value: value, heads: heads, mask: mask)
-    }
+    return Kernels.run("attention backward",
+                       reference: { Reference.scaledDotProductAttentionBackward(dy, query: query, key: key, value: value, heads: heads, mask: mask) },
+                       fast: { Fast.scaledDotProductAttentionBackward(dy, query: query, key: key, value: value, heads: heads, mask: mask) })
 }
 
 // MARK: - Activations
@@ -67,22 +68,25 @@ public func scaledDotProductAttentionBackward(_ dy: Tensor, query: Tensor, key: 
 extension Tensor {
     /// The gradient of `silu()` at this input: `dy · silu'(x)`.
     public func siluBackward(_ dy: Tensor) -> Tensor {
-        Kernels.runPlain("silu backward") { Reference.mapBackward(dy, x: self, derivative: siluDerivative) }
+        Kernels.run("silu backward", reference: { Reference.mapBackward(dy, x: self, derivative: siluDerivative) },
+                    fast: { Fast.mapBackward(dy, x: self, derivative: siluDerivative) })
     }
 
     /// The gradient of `gelu()` at this input: `dy · gelu'(x)`.
     public func geluBackward(_ dy: Tensor) -> Tensor {
-        Kernels.runPlain("gelu backward") { Reference.mapBackward(dy, x: self, derivative: geluDerivative) }
+        Kernels.run("gelu backward", reference: { Reference.mapBackward(dy, x: self, derivative: geluDerivative) },
+                    fast: { Fast.mapBackward(dy, x: self, derivative: geluDerivative) })
     }
 
     /// The gradient of `quickGELU()` at this input.
     public func quickGELUBackward(_ dy: Tensor) -> Tensor {
-        Kernels.runPlain("quick gelu backward") { Reference.mapBackward(dy, x: self, derivative: quickGELUDerivative) }
+        Kernels.run("quick gelu backward", reference: { Reference.mapBackward(dy, x: self, derivative: quickGELUDerivative) },
+                    fast: { Fast.mapBackward(dy, x: self, derivative: quickGELUDerivative) })
     }
 
     /// The gradient of `geglu()` at this input (`(..., 2F)`), from `dy` `(..., F)`.
     public func gegluBackward(_ dy: Tensor) -> Tensor {
-        Kernels.runPlain("geglu backward") { Reference.gegluBackward(dy, x: self) }
+        Kernels.run("geglu backward", reference: { Reference.gegluBackward(dy, x: self) }, fast: { Fast.gegluBackward(dy, x: self) })
     }
 }
 

@@ -8,7 +8,7 @@ struct UNetTrainerTests {
     /// The tiny fixture UNet (SD 1.5's structure, 16 channels) as Float32 master weights.
     static func trainer(learningRate: Float) throws -> UNetTrainer {
         let parameters = try UNetFixtures.records().mapValues { $0.tensor() }
-        return UNetTrainer(parameters: parameters, configuration: try UNetFixtures.configuration(),
+        return try UNetTrainer(parameters: parameters, configuration: try UNetFixtures.configuration(),
                            optimiser: AdamW(learningRate: learningRate))
     }
 
@@ -69,7 +69,7 @@ struct UNetTrainerTests {
         let eta: Float = 1e-3
         let squaredNorm = gradients.tensors.values.reduce(0.0) { $0 + $1.scalars.reduce(0.0) { $0 + Double($1 * $1) } }
         let moved = trainer.parameters.merging(gradients.tensors.mapValues { $0 * -eta }) { $0 + $1 }
-        let after = UNetTrainer(parameters: moved, configuration: trainer.configuration, optimiser: AdamW(learningRate: 0))
+        let after = try UNetTrainer(parameters: moved, configuration: trainer.configuration, optimiser: AdamW(learningRate: 1e-3))
         let (newLoss, _) = try after.lossAndGradients(latents: latents, context: context, timesteps: [500], noise: noise)
         let predicted = Double(eta) * squaredNorm
         print("UNet descent: loss \(loss) → \(newLoss), predicted drop \(predicted)")
@@ -131,7 +131,7 @@ struct GradientReferenceTests {
     @Test("UNet: the noise-prediction loss and every parameter's gradient")
     func unet() throws {
         let reference = try gradientReference("unet_gradients.json", as: UNetCase.self)
-        let trainer = try UNetTrainerTests.trainer(learningRate: 0)
+        let trainer = try UNetTrainerTests.trainer(learningRate: 1e-4)   // no step is taken
         let (loss, gradients) = try trainer.lossAndGradients(
             latents: Tensor(shape: [2, 4, 8, 8], scalars: reference.latents),
             context: Tensor(shape: [2, 77, 4], scalars: reference.context),

@@ -162,3 +162,73 @@ struct BackwardTwinTests {
         #expect(fast.dBias.maxAbsDifference(plain.dBias) < 1e-5 * pixels.squareRoot())
     }
 }
+
+extension BackwardTwinTests {
+    @Test("attention backward: five products per (sample, head) in blocks of queries, causal mask included", arguments: [
+        [1, 5, 7, 1, 3, 3, 0],          // one head of one sample: the products run on all cores
+        [2, 13, 13, 4, 8, 8, 1],        // the text encoder's causal self-attention
+        [3, 17, 77, 2, 5, 6, 0],        // cross-attention: 77 keys, values of another width
+        [1, 200, 2048, 1, 4, 4, 0],     // more queries than one block holds: dK and dV add up over blocks
+    ])
+    func attention(c: [Int]) {
+        let (batch, t, s, heads, d, dv, causal) = (c[0], c[1], c[2], c[3], c[4], c[5], c[6] == 1)
+        let q = randomTensor([batch, t, heads * d], seed: 7, scale: 2), k = randomTensor([batch, s, heads * d], seed: 8, scale: 2)
+        let v = randomTensor([batch, s, heads * dv], seed: 9), dy = randomTensor([batch, t, heads * dv], seed: 10)
+        let mask = causal ? Tensor(shape: [t, s]) { m in for i in 0..<t { for j in 0..<s where j > i { m[i * s + j] = -.infinity } } } : nil
+        let fast = Fast.scaledDotProductAttentionBackward(dy, query: q, key: k, value: v, heads: heads, mask: mask)
+        let plain = Reference.scaledDotProductAttentionBackward(dy, query: q, key: k, value: v, heads: heads, mask: mask)
+        // Each gradient sums up to S (dQ, dP) or T (dK, dV) products of numbers about 1 in size,
+        // in another order and through another exp: 1e-5·√terms, as for the other products.
+        let terms = Float(max(t, s)).squareRoot()
+        #expect(fast.dQuery.maxAbsDifference(plain.dQuery) < 1e-5 * terms)
+        #expect(fast.dKey.maxAbsDifference(plain.dKey) < 1e-5 * terms)
+        #expect(fast.dValue.maxAbsDifference(plain.dValue) < 1e-5 * terms)
+    }
+}
+
+extension BackwardTwinTests {
+    @Test("group norm backward: one (sample, group) per task, SiLU fused or not, dγ and dβ added up in a fixed order", arguments: [
+        [1, 4, 1, 1, 0, 1],             // one pixel per channel
+        [2, 8, 5, 3, 1, 1],             // SiLU fused, scale and shift
+        [3, 12, 7, 7, 0, 0],            // no affine weights
+        [2, 64, 16, 16, 1, 1],          // 32 groups of 2 channels, as in the UNet
+    ])
+    func groupNorm(c: [Int]) {
+        let (batch, channels, height, width, silu, affine) = (c[0], c[1], c[2], c[3], c[4] == 1, c[5] == 1)
+        let groups = channels >= 32 ? 32 : channels / 4 == 0 ? 1 : channels / 4
+        let x = randomTensor([batch, channels, height, width], seed: 11, scale: 3), dy = randomTensor(x.shape, seed: 12)
+        let gamma = affine ? randomTensor([channels], seed: 13) : nil, beta = affine ? randomTensor([channels], seed: 14) : nil
+        let fast = Fast.groupNormBackward(dy, x: x, groups: groups, weight: gamma, bias: beta, eps: 1e-5, silu: silu)
+        let plain = Reference.groupNormBackward(dy, x: x, groups: groups, weight: gamma, bias: beta, eps: 1e-5, silu: silu)
+        // dx takes two means over a group's elements; dγ, dβ sum over every sample's pixels:
+        // 1e-5·√terms of numbers about 1 (x̂ is unit-sized), as for the products.
+        let groupTerms = Float(channels / groups * height * width), channelTerms = Float(batch * height * width)
+        #expect(fast.dx.maxAbsDifference(plain.dx) < 1e-5 * groupTerms.squareRoot())
+        #expect(fast.dWeight.maxAbsDifference(plain.dWeight) < 1e-5 * channelTerms.squareRoot())
+        #expect(fast.dBias.maxAbsDifference(plain.dBias) < 1e-5 * channelTerms.squareRoot())
+    }
+
+    @Test("layer norm backward: blocks of tokens, dγ and dβ added up in a fixed order", arguments: [[1, 1, 3], [2, 77, 64], [5, 300, 40]])
+    func layerNorm(shape: [Int]) {
+        let x = randomTensor(shape, seed: 15, scale: 2), dy = randomTensor(shape, seed: 16), gamma = randomTensor([shape[2]], seed: 17)
+        let fast = Fast.layerNormBackward(dy, x: x, weight: gamma, eps: 1e-5)
+        let plain = Reference.layerNormBackward(dy, x: x, weight: gamma, eps: 1e-5)
+        let width = Float(shape[2]), tokens = Float(shape[0] * shape[1])
+        #expect(fast.dx.maxAbsDifference(plain.dx) < 1e-5 * width.squareRoot())
+        #expect(fast.dWeight.maxAbsDifference(plain.dWeight) < 1e-5 * tokens.squareRoot())
+        #expect(fast.dBias.maxAbsDifference(plain.dBias) < 1e-5 * tokens.squareRoot())
+    }
+
+    @Test("activation backward: dy · f′(x) element by element, GEGLU's two halves")
+    func activations() {
+        let x = randomTensor([3, 37, 130], seed: 18, scale: 3), dy = randomTensor(x.shape, seed: 19)
+        // One product per element, the same formula on both sides: only the rounding of f′ may differ.
+        for derivative in [siluDerivative, geluDerivative, quickGELUDerivative] as [@Sendable (Float) -> Float] {
+            let fast = Fast.mapBackward(dy, x: x, derivative: derivative), plain = Reference.mapBackward(dy, x: x, derivative: derivative)
+            #expect(fast.maxAbsDifference(plain) < 1e-6)
+        }
+        let halves = Tensor(shape: [3, 37, 65], scalars: Array(dy.scalars.prefix(3 * 37 * 65)))
+        let fast = Fast.gegluBackward(halves, x: x), plain = Reference.gegluBackward(halves, x: x)
+        #expect(fast.maxAbsDifference(plain) < 1e-5)
+    }
+}

@@ -9,13 +9,15 @@ import TensorCore
 ///     loss = mean((ε_θ(x_t, t, c) − ε)²)                 how wrong the predicted noise is
 ///     g    = ∂loss/∂θ                                     backpropagation through the whole UNet
 ///     θ    ← AdamW(θ, clip(g))                            one optimiser step on Float32 master weights
+///     θ̄    ← EMA(θ̄, θ)                                    the averaged weights that get released
 ///
 /// The weights live in `parameters`, by checkpoint key; the network is built from them again for
 /// every step (building only looks tensors up), so what is trained can be saved as is.
 ///
 /// ```swift
-/// var trainer = UNetTrainer(parameters: weights, configuration: config, optimiser: AdamW(learningRate: 1e-4))
-/// let loss = try trainer.step(latents: x0, context: text, timesteps: [500, 120], noise: epsilon)
+/// var trainer = try UNetTrainer(parameters: weights, configuration: config, optimiser: AdamW(learningRate: 1e-4))
+/// var generator = TorchGenerator(seed: 0)
+/// let loss = try trainer.step(latents: x0, context: text, generator: &generator)   // random t and ε
 /// ```
 public struct UNetTrainer {
     /// The Float32 master weights, by checkpoint key.
@@ -24,20 +26,47 @@ public struct UNetTrainer {
     public var optimiser: AdamW
     /// Gradients are scaled down together to at most this length (nil: never).
     public var maxGradientNorm: Float?
+    /// The moving average of the weights, updated after every step (nil: none kept).
+    public private(set) var averaged: ExponentialMovingAverage?
     /// The forward process's ᾱ_t (Stable Diffusion's scaled-linear schedule by default).
     public let schedule: NoiseSchedule
+    /// The gradient length before clipping at the last step (a sudden jump means trouble).
+    public private(set) var lastGradientNorm: Float = 0
 
+    /// Checks the settings and that `parameters` are exactly the weights `configuration` asks for
+    /// (a missing, extra or misshapen one is named), so no step can fail on them later.
     public init(parameters: [String: Tensor], configuration: UNetConfiguration, optimiser: AdamW,
-                maxGradientNorm: Float? = 1, schedule: NoiseSchedule = NoiseSchedule(.scaledLinear)) {
+                maxGradientNorm: Float? = 1, emaDecay: Float? = nil,
+                schedule: NoiseSchedule = NoiseSchedule(.scaledLinear)) throws {
+        guard optimiser.learningRate > 0, optimiser.learningRate.isFinite else {
+            throw TrainingError.setting("learning rate", value: "\(optimiser.learningRate)", mustBe: "a positive number")
+        }
+        if let maxGradientNorm, !(maxGradientNorm > 0) {
+            throw TrainingError.setting("gradient-norm limit", value: "\(maxGradientNorm)", mustBe: "positive")
+        }
+        if let emaDecay, !(0..<1).contains(emaDecay) {
+            throw TrainingError.setting("EMA decay", value: "\(emaDecay)", mustBe: "in [0, 1)")
+        }
         self.parameters = parameters
         self.configuration = configuration
         self.optimiser = optimiser
         self.maxGradientNorm = maxGradientNorm
+        self.averaged = emaDecay.map { ExponentialMovingAverage(parameters, decay: $0) }
         self.schedule = schedule
+        _ = try unet()
     }
 
     /// The network with the current weights.
     public func unet() throws -> UNet2DConditionModel {
+        try Self.unet(parameters, configuration: configuration)
+    }
+
+    /// The network with the averaged weights (the current ones if no average is kept).
+    public func averagedUNet() throws -> UNet2DConditionModel {
+        try Self.unet(averaged?.shadow ?? parameters, configuration: configuration)
+    }
+
+    private static func unet(_ parameters: [String: Tensor], configuration: UNetConfiguration) throws -> UNet2DConditionModel {
         let store = WeightStore(tensors: parameters)
         let unet = try UNet2DConditionModel(Weights(store), configuration: configuration)
         try store.checkAllUsed()
@@ -47,9 +76,8 @@ public struct UNetTrainer {
     /// The loss and every weight's gradient at the current weights, without changing them.
     public func lossAndGradients(latents: Tensor, context: Tensor, timesteps: [Int], noise: Tensor) throws
         -> (loss: Float, gradients: Gradients) {
-        precondition(timesteps.count == latents.shape[0] && noise.shape == latents.shape,
-                     "\(timesteps.count) timesteps and noise \(noise.shape) for latents \(latents.shape)")
-        let unet = try unet()
+        try checkBatch(latents: latents, context: context, timesteps: timesteps, noise: noise)
+        let unet = try Profiler.measure("building the UNet from its weights") { try self.unet() }
         // x_t per sample: each has its own timestep.
         let noisy = Tensor.concatenate(timesteps.indices.map { n in
             schedule.addNoise(to: latents.slice(n..<n + 1), noise: noise.slice(n..<n + 1), at: timesteps[n])
@@ -61,22 +89,64 @@ public struct UNetTrainer {
         return (loss, gradients)
     }
 
-    /// One training step: loss, gradients, clipping, AdamW. Returns the loss before the step.
+    /// One training step: loss, gradients, clipping, AdamW, the moving average. Returns the loss
+    /// before the step.
     @discardableResult
     public mutating func step(latents: Tensor, context: Tensor, timesteps: [Int], noise: Tensor) throws -> Float {
         let (loss, gradients) = try lossAndGradients(latents: latents, context: context, timesteps: timesteps, noise: noise)
         var tensors = gradients.tensors
-        if let maxGradientNorm { clipGradientNorm(&tensors, maxNorm: maxGradientNorm) }
-        optimiser.step(&parameters, gradients: tensors)
+        Profiler.measure("optimiser (clipping, AdamW, EMA)") {
+            lastGradientNorm = maxGradientNorm.map { clipGradientNorm(&tensors, maxNorm: $0) } ?? 0
+            optimiser.step(&parameters, gradients: tensors)
+            averaged?.update(parameters)
+        }
         return loss
+    }
+
+    /// One training step with the timesteps drawn uniformly from the schedule's and the noise from
+    /// `generator` (timesteps first, then the noise), so a seed fixes the whole run.
+    @discardableResult
+    public mutating func step(latents: Tensor, context: Tensor, generator: inout TorchGenerator) throws -> Float {
+        let count = schedule.trainingSteps
+        let timesteps = (0..<(latents.shape.first ?? 0)).map { _ in min(count - 1, Int(generator.uniformFloat() * Float(count))) }
+        let noise = generator.randn(latents.shape)
+        return try step(latents: latents, context: context, timesteps: timesteps, noise: noise)
+    }
+
+    /// Throws a `TrainingError` naming the first thing about a batch that does not fit the network.
+    private func checkBatch(latents: Tensor, context: Tensor, timesteps: [Int], noise: Tensor) throws {
+        let c = configuration
+        guard latents.rank == 4, latents.shape[1] == c.inChannels else {
+            throw TrainingError.batchShape("latents must be (batch, \(c.inChannels), height, width), got \(latents.shape)")
+        }
+        let batch = latents.shape[0], factor = 1 << (c.blockOutChannels.count - 1)
+        guard batch >= 1 else { throw TrainingError.setting("batch size", value: "\(batch)", mustBe: "at least 1") }
+        guard latents.shape[2] % factor == 0, latents.shape[3] % factor == 0, latents.shape[2] > 0, latents.shape[3] > 0 else {
+            throw TrainingError.batchShape("the latents' height and width must be multiples of \(factor) "
+                                           + "(the UNet halves them \(c.blockOutChannels.count - 1) times), got \(latents.shape)")
+        }
+        guard noise.shape == latents.shape else {
+            throw TrainingError.batchShape("noise \(noise.shape) for latents \(latents.shape)")
+        }
+        guard context.rank == 3, context.shape[0] == batch, context.shape[1] >= 1, context.shape[2] == c.crossAttentionDim else {
+            throw TrainingError.batchShape("text vectors must be (\(batch), tokens, \(c.crossAttentionDim)), got \(context.shape)")
+        }
+        guard timesteps.count == batch else {
+            throw TrainingError.batchShape("\(timesteps.count) timesteps for \(batch) samples")
+        }
+        let count = schedule.trainingSteps
+        if let outside = timesteps.first(where: { !(0..<count).contains($0) }) {
+            throw TrainingError.batchShape("timestep \(outside) is outside the schedule's 0...\(count - 1)")
+        }
     }
 }
 
 extension UNetTrainer {
-    /// Writes the current weights as a diffusers UNet file (`unet/diffusion_pytorch_model.safetensors`),
-    /// under the same keys it was loaded with, atomically: float32, or float16 as most shared
-    /// checkpoints are.
-    public func save(to path: String, precision: HalfTensor.Format? = nil) throws {
-        try SafeTensorsWriter.write(parameters, precision: precision, to: path, metadata: ["format": "pt"])
+    /// Writes the weights as a diffusers UNet file (`unet/diffusion_pytorch_model.safetensors`),
+    /// under the same keys they were loaded with, atomically: float32, or float16 as most shared
+    /// checkpoints are. With `averaged`, the moving average is written, as a release would be.
+    public func save(to path: String, precision: HalfTensor.Format? = nil, averaged useAverage: Bool = false) throws {
+        let weights = useAverage ? (averaged?.shadow ?? parameters) : parameters
+        try SafeTensorsWriter.write(weights, precision: precision, to: path, metadata: ["format": "pt"])
     }
 }

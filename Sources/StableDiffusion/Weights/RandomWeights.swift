@@ -1,3 +1,4 @@
+import Foundation
 import TensorCore
 
 /// Weights with the right shapes and sensible sizes but no training, for benchmarks and shape
@@ -27,5 +28,33 @@ public enum RandomWeights {
                 }
             }
         }, precision: precision)
+    }
+}
+
+extension RandomWeights {
+    /// Every weight a network asks for while `build` builds it, made up as `store(seed:)` makes
+    /// them, by checkpoint key, in Float32: the starting weights of a network trained from scratch.
+    ///
+    /// ```swift
+    /// let start = try RandomWeights.parameters(seed: 7) { try UNet2DConditionModel($0, configuration: config) }
+    /// var trainer = try UNetTrainer(parameters: start, configuration: config, optimiser: AdamW(learningRate: 1e-4))
+    /// ```
+    public static func parameters(seed: UInt64 = 0, _ build: (Weights) throws -> Void) rethrows -> [String: Tensor] {
+        let made = MadeTensors()
+        let random = store(seed: seed)
+        try build(Weights(WeightStore(fabricating: { key, shape in
+            let tensor = try! random.tensor(key, shape: shape)   // a fabricating store never throws
+            made.add(key, tensor)
+            return tensor
+        })))
+        return made.tensors
+    }
+
+    /// The tensors a fabricating store handed out (modules may be built on several threads).
+    private final class MadeTensors: @unchecked Sendable {
+        private let lock = NSLock()
+        private var made: [String: Tensor] = [:]
+        var tensors: [String: Tensor] { lock.withLock { made } }
+        func add(_ key: String, _ tensor: Tensor) { lock.withLock { made[key] = tensor } }
     }
 }

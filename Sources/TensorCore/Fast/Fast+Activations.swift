@@ -109,3 +109,45 @@ func storeLanes(_ v: SIMD8<Float>, to p: UnsafeMutablePointer<Float>, _ lanes: I
     if lanes == 8 { UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self); return }
     for lane in 0..<lanes { p[lane] = v[lane] }
 }
+
+// MARK: - Backward
+
+extension Fast {
+    /// `Reference.mapBackward`: `dx[i] = dy[i] · f'(x[i])`, blocks of elements shared out to the cores.
+    public static func mapBackward(_ dy: Tensor, x: Tensor, derivative: @escaping @Sendable (Float) -> Float) -> Tensor {
+        Profiler.measure("activation backward") {
+            var dx = Tensor(shape: x.shape, unsafeUninitialized: { _ in })
+            x.withUnsafePointer { xs in dy.withUnsafePointer { gs in dx.withUnsafeMutablePointer { out in
+                let xs = SendablePointer(UnsafeMutablePointer(mutating: xs)), gs = SendablePointer(UnsafeMutablePointer(mutating: gs))
+                let out = SendablePointer(out)
+                Parallel.forEachChunk(of: x.count) { range in
+                    for i in range { out.pointer[i] = gs.pointer[i] * derivative(xs.pointer[i]) }
+                }
+            }}}
+            return dx
+        }
+    }
+
+    /// `Reference.gegluBackward`: `dh = dy · gelu(g)`, `dg = dy · h · gelu'(g)`, tokens shared out.
+    public static func gegluBackward(_ dy: Tensor, x: Tensor) -> Tensor {
+        Profiler.measure("activation backward") {
+            let width = x.shape[x.rank - 1], half = width / 2, tokens = x.count / width
+            var dx = Tensor(shape: x.shape, unsafeUninitialized: { _ in })
+            x.withUnsafePointer { xs in dy.withUnsafePointer { gs in dx.withUnsafeMutablePointer { out in
+                let xs = SendablePointer(UnsafeMutablePointer(mutating: xs)), gs = SendablePointer(UnsafeMutablePointer(mutating: gs))
+                let out = SendablePointer(out)
+                Parallel.forEachChunk(of: tokens, minimumChunk: max(1, 16_384 / max(1, width))) { range in
+                    for t in range {
+                        let row = xs.pointer + t * width, d = gs.pointer + t * half, target = out.pointer + t * width
+                        for i in 0..<half {
+                            let h = row[i], g = row[half + i], activated: Float = TensorCore.gelu(g)
+                            target[i] = d[i] * activated
+                            target[half + i] = d[i] * h * geluDerivative(g)
+                        }
+                    }
+                }
+            }}}
+            return dx
+        }
+    }
+}

@@ -183,3 +183,112 @@ struct AttentionHead {
         probabilities.withUnsafeBufferPointer { observe(rows, $0) }
     }
 }
+
+// MARK: - Backward
+
+extension Fast {
+    /// `Reference.scaledDotProductAttentionBackward` as matrix products, per (sample, head):
+    ///
+    ///     P  = softmax(Q Kᵀ / √d + mask)        recomputed, (T, S)
+    ///     dV = Pᵀ · dO                          (S, T) · (T, dv)
+    ///     dP = dO · Vᵀ                          (T, dv) · (dv, S)
+    ///     dS = P ⊙ (dP − rowsum(P ⊙ dP)) / √d   the softmax's backward, and the scale
+    ///     dQ = dS · K,   dK = dSᵀ · Q            (T, S) · (S, d) and (S, T) · (T, d)
+    ///
+    /// Queries go in blocks, so the (block, S) matrices stay small whatever the picture size; dK
+    /// and dV add up over the blocks. Heads read and write their columns of the packed `(N, T, H·d)`
+    /// tensors in place. With at least as many (sample, head) pairs as cores, each pair runs on one
+    /// core; with fewer (the VAE's single head), the pairs run in turn on the multi-core GEMM.
+    public static func scaledDotProductAttentionBackward(_ dOut: Tensor, query: Tensor, key: Tensor, value: Tensor,
+                                                         heads: Int, mask: Tensor?) -> (dQuery: Tensor, dKey: Tensor, dValue: Tensor) {
+        Profiler.measure("attention backward") {
+            attentionBackward(dOut, query: query, key: key, value: value, heads: heads, mask: mask)
+        }
+    }
+}
+
+private func attentionBackward(_ dOut: Tensor, query: Tensor, key: Tensor, value: Tensor, heads: Int, mask: Tensor?)
+    -> (dQuery: Tensor, dKey: Tensor, dValue: Tensor) {
+    let batch = query.shape[0], t = query.shape[1], s = key.shape[1]
+    let width = query.shape[2], valueWidth = value.shape[2]
+    let d = width / heads, dv = valueWidth / heads
+    let scale = 1 / Float(d).squareRoot()
+    let pairs = batch * heads
+    let onePairPerCore = pairs >= Parallel.threadCount
+    // Queries per block: the block's P and dP, (block, S) each, within about 1 MB.
+    let block = max(1, min(t, (256 << 10) / max(1, s)))
+    // Every element is written: dQ block by block, dK and dV by their first block (then added to).
+    var dq = Tensor(shape: query.shape, unsafeUninitialized: { _ in })
+    var dk = Tensor(shape: key.shape, unsafeUninitialized: { _ in })
+    var dV = Tensor(shape: value.shape, unsafeUninitialized: { _ in })
+
+    query.withUnsafePointer { q in key.withUnsafePointer { k in value.withUnsafePointer { v in
+    dOut.withUnsafePointer { g in (mask ?? Tensor.zeros([0])).withUnsafePointer { m in
+    dq.withUnsafeMutablePointer { dqOut in dk.withUnsafeMutablePointer { dkOut in dV.withUnsafeMutablePointer { dvOut in
+        let q = SendablePointer(UnsafeMutablePointer(mutating: q)), k = SendablePointer(UnsafeMutablePointer(mutating: k))
+        let v = SendablePointer(UnsafeMutablePointer(mutating: v)), g = SendablePointer(UnsafeMutablePointer(mutating: g))
+        let m = SendablePointer(UnsafeMutablePointer(mutating: m))
+        let dqOut = SendablePointer(dqOut), dkOut = SendablePointer(dkOut), dvOut = SendablePointer(dvOut)
+
+        // C = A · B on this core, or on all of them when the pairs run one after another.
+        func product(_ rows: Int, _ columns: Int, _ depth: Int, _ a: MatrixOperand, _ b: MatrixOperand,
+                     _ c: UnsafeMutablePointer<Float>, _ ldc: Int, accumulate: Bool) {
+            gemm(m: rows, n: columns, k: depth, a: .matrix(a), b: .matrix(b), c: c, ldc: ldc, accumulate: accumulate,
+                 onAllCores: !onePairPerCore)
+        }
+
+        func backwardOnePair(_ pair: Int) {
+            let n = pair / heads, h = pair % heads
+            let probabilities = UnsafeMutablePointer<Float>.allocate(capacity: block * s)
+            let dProbabilities = UnsafeMutablePointer<Float>.allocate(capacity: block * s)
+            defer { probabilities.deallocate(); dProbabilities.deallocate() }
+            // This head's slices: rows `width` (or `valueWidth`) apart.
+            let qHead = q.pointer + n * t * width + h * d, kHead = k.pointer + n * s * width + h * d
+            let vHead = v.pointer + n * s * valueWidth + h * dv, gHead = g.pointer + n * t * valueWidth + h * dv
+            let dqHead = dqOut.pointer + n * t * width + h * d, dkHead = dkOut.pointer + n * s * width + h * d
+            let dvHead = dvOut.pointer + n * s * valueWidth + h * dv
+
+            for first in stride(from: 0, to: t, by: block) {
+                let rows = min(block, t - first)
+                let qBlock = qHead + first * width, gBlock = gHead + first * valueWidth
+                // P = softmax(Q Kᵀ / √d + mask), row by row.
+                product(rows, s, d, .rowMajor(qBlock, rowLength: width), .transposed(kHead, rowLength: width),
+                        probabilities, s, accumulate: false)
+                for i in 0..<rows {
+                    let row = probabilities + i * s
+                    if mask != nil {
+                        let maskRow = m.pointer + (first + i) * s
+                        for j in 0..<s { row[j] = row[j] * scale + maskRow[j] }
+                        softmaxRow(row, count: s)
+                    } else {
+                        softmaxRow(row, count: s, scale: scale)
+                    }
+                }
+                // dV (+)= Pᵀ · dO and dP = dO · Vᵀ.
+                product(s, dv, rows, .transposed(probabilities, rowLength: s), .rowMajor(gBlock, rowLength: valueWidth),
+                        dvHead, valueWidth, accumulate: first > 0)
+                product(rows, s, dv, .rowMajor(gBlock, rowLength: valueWidth), .transposed(vHead, rowLength: valueWidth),
+                        dProbabilities, s, accumulate: false)
+                // dS = P ⊙ (dP − Σ P ⊙ dP) / √d, into dP's place.
+                for i in 0..<rows {
+                    let p = probabilities + i * s, dp = dProbabilities + i * s
+                    var dot: Float = 0
+                    for j in 0..<s { dot += p[j] * dp[j] }
+                    for j in 0..<s { dp[j] = p[j] * (dp[j] - dot) * scale }
+                }
+                // dQ = dS · K for this block, dK (+)= dSᵀ · Q.
+                product(rows, d, s, .rowMajor(dProbabilities, rowLength: s), .rowMajor(kHead, rowLength: width),
+                        dqHead + first * width, width, accumulate: false)
+                product(s, d, rows, .transposed(dProbabilities, rowLength: s), .rowMajor(qBlock, rowLength: width),
+                        dkHead, width, accumulate: first > 0)
+            }
+        }
+
+        if onePairPerCore {
+            Parallel.forEach(pairs, backwardOnePair)
+        } else {
+            for pair in 0..<pairs { backwardOnePair(pair) }
+        }
+    }}}}}}}}
+    return (dq, dk, dV)
+}

@@ -36,6 +36,14 @@ extension Fast {
 
     /// The convolution `g` with its kernel seen as the matrix `(C_out, C_in·kH·kW)`, GEMM's `A`.
     private static func conv2d(_ x: Tensor, _ g: Conv2DGeometry, weight: PanelSource, bias: Tensor?) -> Tensor {
+        Profiler.measure("conv2d") {
+            imagesPerBand(g) > 1 && x.shape[0] > 1
+                ? smallImagesConv2d(x, g, weight: weight, bias: bias) : convolution(x, g, weight: weight, bias: bias)
+        }
+    }
+
+    /// Convolution image by image, in bands of output rows.
+    private static func convolution(_ x: Tensor, _ g: Conv2DGeometry, weight: PanelSource, bias: Tensor?) -> Tensor {
         let batch = x.shape[0]
         let outPlane = g.outHeight * g.outWidth
         // Every element is written by the GEMMs below, which add the bias as they first store each
@@ -82,45 +90,127 @@ extension Fast {
     }
 }
 
+// MARK: - Small images
+
+extension Fast {
+    /// Whole images per band: one for pictures of `bandPixels` or more, several for small ones
+    /// (an 8x8 latent has 64 pixels: a product of 64 columns would leave the GEMM mostly packing).
+    static func imagesPerBand(_ g: Conv2DGeometry) -> Int {
+        max(1, bandPixels / max(1, g.outHeight * g.outWidth))
+    }
+
+    /// The convolution for a batch of small images: the patches of several images side by side in
+    /// one im2col matrix, one GEMM for all of them into a `(C_out, images·pixels)` block, and that
+    /// block copied to each image's place with the bias added.
+    private static func smallImagesConv2d(_ x: Tensor, _ g: Conv2DGeometry, weight: PanelSource, bias: Tensor?) -> Tensor {
+        let batch = x.shape[0], outPlane = g.outHeight * g.outWidth
+        let group = min(batch, imagesPerBand(g))
+        let columns = UnsafeMutablePointer<Float>.allocate(capacity: g.patchSize * group * outPlane)
+        let block = UnsafeMutablePointer<Float>.allocate(capacity: g.outChannels * group * outPlane)
+        defer { columns.deallocate(); block.deallocate() }
+        // Every element is written: each image's channels are copied from the block.
+        var out = Tensor(shape: [batch, g.outChannels, g.outHeight, g.outWidth], unsafeUninitialized: { _ in })
+        x.withUnsafePointer { x in out.withUnsafeMutablePointer { y in
+            for first in stride(from: 0, to: batch, by: group) {
+                let images = first..<min(batch, first + group), width = images.count * outPlane
+                im2col(x, g, images: images, rows: 0..<g.outHeight, into: columns, rowLength: width)
+                gemm(m: g.outChannels, n: width, k: g.patchSize, a: weight, b: .matrix(.rowMajor(columns, rowLength: width)),
+                     c: block, ldc: width, accumulate: false)
+                scatterImages(block, images: images, channels: g.outChannels, plane: outPlane, bias: bias, into: y)
+            }
+        }}
+        return out
+    }
+
+    /// Copies a `(C, images·plane)` block to the images' places in an `(N, C, plane)` tensor, plus a
+    /// bias per channel. Channels are shared out to the cores.
+    static func scatterImages(_ block: UnsafePointer<Float>, images: Range<Int>, channels: Int, plane: Int, bias: Tensor?,
+                              into y: UnsafeMutablePointer<Float>) {
+        let source = SendablePointer(UnsafeMutablePointer(mutating: block)), target = SendablePointer(y)
+        let bias = bias?.scalars
+        Parallel.forEachChunk(of: channels, minimumChunk: max(1, 16_384 / max(1, images.count * plane))) { range in
+            for c in range {
+                let b = bias?[c] ?? 0
+                for (i, n) in images.enumerated() {
+                    let from = source.pointer + c * images.count * plane + i * plane, to = target.pointer + (n * channels + c) * plane
+                    for p in 0..<plane { to[p] = from[p] + b }
+                }
+            }
+        }
+    }
+
+    /// The reverse of `scatterImages` (without a bias): the images' channels gathered side by side
+    /// into a `(C, images·plane)` block.
+    static func gatherImages(_ x: UnsafePointer<Float>, images: Range<Int>, channels: Int, plane: Int,
+                             into block: UnsafeMutablePointer<Float>) {
+        let source = SendablePointer(UnsafeMutablePointer(mutating: x)), target = SendablePointer(block)
+        Parallel.forEachChunk(of: channels, minimumChunk: max(1, 16_384 / max(1, images.count * plane))) { range in
+            for c in range {
+                for (i, n) in images.enumerated() {
+                    (target.pointer + c * images.count * plane + i * plane)
+                        .update(from: source.pointer + (n * channels + c) * plane, count: plane)
+                }
+            }
+        }
+    }
+}
+
 // MARK: - Backward
 
 extension Fast {
-    /// `Reference.conv2dBackward` on the GEMM, image by image and in bands of output rows. With
-    /// the band's patches written out as the im2col matrix `cols` `(C·kH·kW, pixels)`:
+    /// `Reference.conv2dBackward` on the GEMM, in bands: a band of output rows of one image, or
+    /// several whole small images side by side. With the band's patches written out as the im2col
+    /// matrix `cols` `(C·kH·kW, pixels)`:
     ///
-    ///     dW   += dY_band · colsᵀ       (K, pixels) · (pixels, C·kH·kW), summed over bands and images
+    ///     dW   += dY_band · colsᵀ       (K, pixels) · (pixels, C·kH·kW), summed over the bands
     ///     dcols = Wᵀ · dY_band          (C·kH·kW, K) · (K, pixels), then added back onto the
     ///                                   input pixels each patch row came from (col2im)
     ///     db    = Σ dY over images and pixels
     ///
-    /// The band bounds the column matrix to `C·kH·kW x 8192` numbers.
+    /// The band bounds the column matrix to `C·kH·kW x 8192` numbers (or a few images more).
     public static func conv2dBackward(_ dOut: Tensor, x: Tensor, weight: Tensor, stride: Int, padding: Int)
         -> (dx: Tensor, dWeight: Tensor, dBias: Tensor) {
+        Profiler.measure("conv2d backward") { convolutionBackward(dOut, x: x, weight: weight, stride: stride, padding: padding) }
+    }
+
+    private static func convolutionBackward(_ dOut: Tensor, x: Tensor, weight: Tensor, stride: Int, padding: Int)
+        -> (dx: Tensor, dWeight: Tensor, dBias: Tensor) {
         let g = Conv2DGeometry(input: x.shape, weight: weight.shape, stride: stride, padding: padding)
-        let batch = x.shape[0], outPlane = g.outHeight * g.outWidth, inPlane = g.inHeight * g.inWidth
+        let batch = x.shape[0], outPlane = g.outHeight * g.outWidth
         var dx = Tensor.zeros(x.shape), dWeight = Tensor.zeros(weight.shape)
-        let bandRows = max(1, bandPixels / g.outWidth)
-        let columns = UnsafeMutablePointer<Float>.allocate(capacity: g.patchSize * min(outPlane, bandRows * g.outWidth))
-        defer { columns.deallocate() }
+        // A band: `group` whole images, or (group 1) `bandRows` rows of one image.
+        let group = min(batch, imagesPerBand(g))
+        let bandRows = group > 1 ? g.outHeight : max(1, bandPixels / g.outWidth)
+        let bandWidth = group * min(outPlane, bandRows * g.outWidth)
+        let columns = UnsafeMutablePointer<Float>.allocate(capacity: g.patchSize * bandWidth)
+        let gathered = UnsafeMutablePointer<Float>.allocate(capacity: group > 1 ? g.outChannels * bandWidth : 0)
+        defer { columns.deallocate(); gathered.deallocate() }
         x.withUnsafePointer { x in
         dOut.withUnsafePointer { dy in
         weight.withUnsafePointer { w in
         dx.withUnsafeMutablePointer { dx in
         dWeight.withUnsafeMutablePointer { dw in
-            for n in 0..<batch {
-                let image = x + n * g.inChannels * inPlane, gradient = dy + n * g.outChannels * outPlane
+            for first in Swift.stride(from: 0, to: batch, by: group) {
+                let images = first..<min(batch, first + group)
                 for firstRow in Swift.stride(from: 0, to: g.outHeight, by: bandRows) {
                     let rows = firstRow..<min(g.outHeight, firstRow + bandRows)
-                    let pixels = rows.count * g.outWidth
-                    let dyBand = MatrixOperand.rowMajor(gradient + rows.lowerBound * g.outWidth, rowLength: outPlane)
-                    im2col(image, g, rows: rows, into: columns)
+                    let imagePixels = rows.count * g.outWidth, pixels = images.count * imagePixels
+                    // dY_band (K, pixels): a strided view of one image's rows, or the images gathered.
+                    let dyBand: MatrixOperand
+                    if images.count == 1 {
+                        dyBand = .rowMajor(dy + first * g.outChannels * outPlane + rows.lowerBound * g.outWidth, rowLength: outPlane)
+                    } else {
+                        gatherImages(dy, images: images, channels: g.outChannels, plane: outPlane, into: gathered)
+                        dyBand = .rowMajor(gathered, rowLength: pixels)
+                    }
+                    im2col(x, g, images: images, rows: rows, into: columns, rowLength: pixels)
                     // dW (K, C·kH·kW) += dY_band (K, pixels) · colsᵀ (pixels, C·kH·kW)
                     gemm(m: g.outChannels, n: g.patchSize, k: pixels, a: dyBand,
                          b: .transposed(columns, rowLength: pixels), c: dw, ldc: g.patchSize, accumulate: true)
                     // dcols (C·kH·kW, pixels) = Wᵀ (C·kH·kW, K) · dY_band (K, pixels)
                     gemm(m: g.patchSize, n: pixels, k: g.outChannels, a: .transposed(w, rowLength: g.patchSize),
                          b: dyBand, c: columns, ldc: pixels)
-                    col2imAdding(columns, g, rows: rows, into: dx + n * g.inChannels * inPlane)
+                    col2imAdding(columns, g, images: images, rows: rows, rowLength: pixels, into: dx)
                 }
             }
         }}}}}
@@ -137,21 +227,29 @@ extension Fast {
         return (dx, dWeight, dBias)
     }
 
-    /// The im2col matrix of output rows `rows`: `cols[(c·kH + ky)·kW + kx, pixel] = x[c, oy·s + ky − p, ox·s + kx − p]`
-    /// (zero in the padding), `pixel` counted from the band's first row. Patch rows are shared out to the cores.
-    static func im2col(_ image: UnsafePointer<Float>, _ g: Conv2DGeometry, rows: Range<Int>, into columns: UnsafeMutablePointer<Float>) {
-        let pixels = rows.count * g.outWidth
-        let target = SendablePointer(columns), source = SendablePointer(UnsafeMutablePointer(mutating: image))
-        Parallel.forEachChunk(of: g.patchSize, minimumChunk: 4) { patchRows in
+    /// The im2col matrix of output rows `rows` of `images`: `cols[(c·kH + ky)·kW + kx, pixel] =
+    /// x[n, c, oy·s + ky − p, ox·s + kx − p]` (zero in the padding), with the images' pixels side by
+    /// side, each counted from the band's first row, and rows of `cols` `rowLength` apart. Patch
+    /// rows are shared out to the cores.
+    static func im2col(_ x: UnsafePointer<Float>, _ g: Conv2DGeometry, images: Range<Int>, rows: Range<Int>,
+                       into columns: UnsafeMutablePointer<Float>, rowLength pixels: Int) {
+        let target = SendablePointer(columns), source = SendablePointer(UnsafeMutablePointer(mutating: x))
+        let imagePixels = rows.count * g.outWidth
+        Parallel.forEachChunk(of: g.patchSize, minimumChunk: max(1, 16_384 / pixels)) { patchRows in
             for q in patchRows {
                 let (c, ky, kx) = (q / (g.kernelHeight * g.kernelWidth), q / g.kernelWidth % g.kernelHeight, q % g.kernelWidth)
-                let plane = source.pointer + c * g.inHeight * g.inWidth, row = target.pointer + q * pixels
-                for (i, oy) in rows.enumerated() {
-                    let iy = oy * g.stride + ky - g.padding
-                    for ox in 0..<g.outWidth {
-                        let ix = ox * g.stride + kx - g.padding
-                        let inside = iy >= 0 && iy < g.inHeight && ix >= 0 && ix < g.inWidth
-                        row[i * g.outWidth + ox] = inside ? plane[iy * g.inWidth + ix] : 0
+                let inside = g.insideColumns(kx)
+                for (i, n) in images.enumerated() {
+                    let plane = source.pointer + (n * g.inChannels + c) * g.inHeight * g.inWidth
+                    for (r, oy) in rows.enumerated() {
+                        let row = target.pointer + q * pixels + i * imagePixels + r * g.outWidth
+                        let iy = oy * g.stride + ky - g.padding
+                        guard iy >= 0 && iy < g.inHeight else { row.update(repeating: 0, count: g.outWidth); continue }
+                        // Zeros left and right of the picture, its pixels in between.
+                        row.update(repeating: 0, count: inside.lowerBound)
+                        let line = plane + iy * g.inWidth + kx - g.padding
+                        for ox in inside { row[ox] = line[ox * g.stride] }
+                        (row + inside.upperBound).update(repeating: 0, count: g.outWidth - inside.upperBound)
                     }
                 }
             }
@@ -159,27 +257,38 @@ extension Fast {
     }
 
     /// The reverse of `im2col`: adds every entry of `cols` onto the input pixel it was read from.
-    /// Channels are shared out to the cores: a channel's patch rows write only its own plane.
-    static func col2imAdding(_ columns: UnsafeMutablePointer<Float>, _ g: Conv2DGeometry, rows: Range<Int>,
-                             into dx: UnsafeMutablePointer<Float>) {
-        let pixels = rows.count * g.outWidth, window = g.kernelHeight * g.kernelWidth
+    /// Channels are shared out to the cores: a channel's patch rows write only its own planes.
+    static func col2imAdding(_ columns: UnsafeMutablePointer<Float>, _ g: Conv2DGeometry, images: Range<Int>, rows: Range<Int>,
+                             rowLength pixels: Int, into dx: UnsafeMutablePointer<Float>) {
+        let window = g.kernelHeight * g.kernelWidth, imagePixels = rows.count * g.outWidth
         let source = SendablePointer(columns), target = SendablePointer(dx)
-        Parallel.forEachChunk(of: g.inChannels, minimumChunk: 1) { channels in
+        Parallel.forEachChunk(of: g.inChannels, minimumChunk: max(1, 16_384 / (window * pixels))) { channels in
             for c in channels {
-                let plane = target.pointer + c * g.inHeight * g.inWidth
                 for q in (c * window)..<((c + 1) * window) {
                     let (ky, kx) = (q / g.kernelWidth % g.kernelHeight, q % g.kernelWidth)
-                    let row = source.pointer + q * pixels
-                    for (i, oy) in rows.enumerated() {
-                        let iy = oy * g.stride + ky - g.padding
-                        guard iy >= 0 && iy < g.inHeight else { continue }
-                        for ox in 0..<g.outWidth {
-                            let ix = ox * g.stride + kx - g.padding
-                            if ix >= 0 && ix < g.inWidth { plane[iy * g.inWidth + ix] += row[i * g.outWidth + ox] }
+                    let inside = g.insideColumns(kx)
+                    for (i, n) in images.enumerated() {
+                        let plane = target.pointer + (n * g.inChannels + c) * g.inHeight * g.inWidth
+                        for (r, oy) in rows.enumerated() {
+                            let iy = oy * g.stride + ky - g.padding
+                            guard iy >= 0 && iy < g.inHeight else { continue }
+                            let row = source.pointer + q * pixels + i * imagePixels + r * g.outWidth
+                            let line = plane + iy * g.inWidth + kx - g.padding
+                            for ox in inside { line[ox * g.stride] += row[ox] }
                         }
                     }
                 }
             }
         }
+    }
+}
+
+extension Conv2DGeometry {
+    /// The output columns `ox` whose input column `ox·s + kx − p` lies inside the picture.
+    func insideColumns(_ kx: Int) -> Range<Int> {
+        // ox·s + kx − p ≥ 0  and  ox·s + kx − p ≤ W − 1
+        let first = max(0, (padding - kx + stride - 1) / stride)
+        let last = (inWidth - 1 - kx + padding) >= 0 ? min(outWidth - 1, (inWidth - 1 - kx + padding) / stride) : -1
+        return first..<max(first, last + 1)
     }
 }

@@ -78,6 +78,17 @@ func gemm(m: Int, n: Int, k: Int, a: PanelSource, b: PanelSource,
     }
 }
 
+/// `gemm` for work that is already shared out to the cores (an image or an attention head per
+/// core): the whole product on the calling core, or, with `onAllCores`, the usual `gemm`.
+func gemm(m: Int, n: Int, k: Int, a: PanelSource, b: PanelSource, c: UnsafeMutablePointer<Float>, ldc: Int,
+          accumulate: Bool, bias: GEMMBias = .none, onAllCores: Bool) {
+    if onAllCores {
+        gemm(m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate, bias: bias)
+    } else {
+        serialGEMM(rows: 0..<m, columns: 0..<n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate, bias: bias)
+    }
+}
+
 /// One tile on one core: `serialGEMM`, on C itself or, when C's rows are a multiple of 4 KB apart,
 /// on a copy. Such rows (a 64x64 feature map's are 16 KB apart, a 512x512 one's 1 MB) all fall into
 /// the same few cache sets and evict each other while the kernel works down the tile; a copy with

@@ -41,6 +41,22 @@ public struct AdamW {
         self.weightDecay = weightDecay
     }
 
+    /// The same optimiser, after checking the settings a command line or a file may get wrong:
+    /// a learning rate that is not positive, betas outside [0, 1), a negative ε or decay.
+    public init(validating learningRate: Float, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
+                weightDecay: Float = 1e-2) throws {
+        guard learningRate > 0, learningRate.isFinite else {
+            throw TrainingError.setting("learning rate", value: "\(learningRate)", mustBe: "a positive number")
+        }
+        for (name, beta) in [("β₁", beta1), ("β₂", beta2)] where !(0..<1).contains(beta) {
+            throw TrainingError.setting("AdamW \(name)", value: "\(beta)", mustBe: "in [0, 1)")
+        }
+        for (name, value) in [("ε", epsilon), ("weight decay", weightDecay)] where !(value >= 0 && value.isFinite) {
+            throw TrainingError.setting("AdamW \(name)", value: "\(value)", mustBe: "0 or more")
+        }
+        self.init(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, weightDecay: weightDecay)
+    }
+
     /// One step: updates every parameter that has a gradient (parameters without one are left
     /// alone, as PyTorch skips parameters whose `.grad` is None).
     public mutating func step(_ parameters: inout [String: Tensor], gradients: [String: Tensor]) {
@@ -50,18 +66,23 @@ public struct AdamW {
         let stepSize = learningRate / correction1
         let correction2Root = correction2.squareRoot()
         for (name, gradient) in gradients {
-            guard var theta = parameters[name] else { continue }
+            // Taken out of their dictionaries while they change, so they are changed in place, not copied.
+            guard var theta = parameters.removeValue(forKey: name) else { continue }
             precondition(theta.shape == gradient.shape, "AdamW: gradient \(gradient.shape) for parameter '\(name)' \(theta.shape)")
-            var m = firstMoments[name] ?? [Float](repeating: 0, count: theta.count)
-            var v = secondMoments[name] ?? [Float](repeating: 0, count: theta.count)
-            for i in 0..<theta.count {
-                let g = gradient.scalars[i]
-                theta.scalars[i] *= 1 - learningRate * weightDecay
-                m[i] = beta1 * m[i] + (1 - beta1) * g
-                v[i] = beta2 * v[i] + (1 - beta2) * g * g
-                let denominator = v[i].squareRoot() / correction2Root + epsilon
-                theta.scalars[i] -= stepSize * m[i] / denominator
-            }
+            var m = firstMoments.removeValue(forKey: name) ?? [Float](repeating: 0, count: theta.count)
+            var v = secondMoments.removeValue(forKey: name) ?? [Float](repeating: 0, count: theta.count)
+            let decay = 1 - learningRate * weightDecay
+            let (beta1, beta2, epsilon) = (beta1, beta2, epsilon)
+            theta.withUnsafeMutablePointer { theta in gradient.withUnsafePointer { g in
+            m.withUnsafeMutableBufferPointer { m in v.withUnsafeMutableBufferPointer { v in
+                for i in 0..<m.count {
+                    theta[i] *= decay
+                    m[i] = beta1 * m[i] + (1 - beta1) * g[i]
+                    v[i] = beta2 * v[i] + (1 - beta2) * g[i] * g[i]
+                    let denominator = v[i].squareRoot() / correction2Root + epsilon
+                    theta[i] -= stepSize * m[i] / denominator
+                }
+            }}}}
             parameters[name] = theta
             firstMoments[name] = m
             secondMoments[name] = v
