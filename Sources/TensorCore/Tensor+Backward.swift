@@ -69,19 +69,19 @@ extension Tensor {
     /// The gradient of `silu()` at this input: `dy · silu'(x)`.
     public func siluBackward(_ dy: Tensor) -> Tensor {
         Kernels.run("silu backward", reference: { Reference.mapBackward(dy, x: self, derivative: siluDerivative) },
-                    fast: { Fast.mapBackward(dy, x: self, derivative: siluDerivative) })
+                    fast: { Fast.siluBackward(dy, x: self) })
     }
 
     /// The gradient of `gelu()` at this input: `dy · gelu'(x)`.
     public func geluBackward(_ dy: Tensor) -> Tensor {
         Kernels.run("gelu backward", reference: { Reference.mapBackward(dy, x: self, derivative: geluDerivative) },
-                    fast: { Fast.mapBackward(dy, x: self, derivative: geluDerivative) })
+                    fast: { Fast.geluBackward(dy, x: self) })
     }
 
     /// The gradient of `quickGELU()` at this input.
     public func quickGELUBackward(_ dy: Tensor) -> Tensor {
         Kernels.run("quick gelu backward", reference: { Reference.mapBackward(dy, x: self, derivative: quickGELUDerivative) },
-                    fast: { Fast.mapBackward(dy, x: self, derivative: quickGELUDerivative) })
+                    fast: { Fast.quickGELUBackward(dy, x: self) })
     }
 
     /// The gradient of `geglu()` at this input (`(..., 2F)`), from `dy` `(..., F)`.

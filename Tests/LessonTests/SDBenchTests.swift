@@ -37,12 +37,32 @@ struct SDBenchTests {
         #expect(profile["weight widening"] == nil && (profile["gemm"] ?? 0) > 0)
     }
 
+    @Test("train --json: one step's seconds, three forwards' GFLOP, the profile of the backward and the optimiser, the UNet it trained")
+    func trainJSON() throws {
+        let run = try LessonRunner.run("sd-bench", ["train", "--channels", "32,32,32", "--batch", "2", "--runs", "1", "--json"])
+        #expect(run.status == 0, "\(run.errors)")
+        let last = try #require(run.output.split(separator: "\n").last)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])
+        let part = try #require(object["train"] as? [String: Any])
+        let seconds = try #require(part["seconds"] as? Double), gflop = try #require(part["gflop"] as? Double)
+        #expect(seconds > 0 && gflop > 0)
+        let profile = try #require(part["profile"] as? [String: Double])
+        for kind in ["gemm", "conv2d backward", "optimiser (clipping, AdamW, EMA)"] { #expect((profile[kind] ?? 0) > 0, "\(kind)") }
+        let config = try #require(object["unet_config"] as? [String: Any])
+        #expect(config["block_out_channels"] as? [Int] == [32, 32, 32])
+        #expect(object["batch"] as? Int == 2 && object["size"] as? Int == 64)
+        #expect((object["parameters"] as? Int ?? 0) > 100_000 && (object["peak_memory_bytes"] as? Int ?? 0) > 0)
+    }
+
     @Test("bad arguments are named, with a non-zero exit")
     func badArguments() throws {
         for (arguments, message) in [(["unet", "--runs", "0"], "--runs must be at least 1"),
                                      (["unet", "--size", "100"], "--size must be a multiple of 64"),
                                      (["conv", "--repeats", "0"], "--repeats must be at least 1"),
-                                     (["unet", "--weights", "float8"], "'float8' is invalid")] {
+                                     (["unet", "--weights", "float8"], "'float8' is invalid"),
+                                     (["train", "--batch", "0"], "--batch must be at least 1, got 0"),
+                                     (["train", "--learning-rate", "0"], "the learning rate must be a positive number"),
+                                     (["train", "--channels", "64,100,128"], "--channels must be three multiples of 32")] {
             let run = try LessonRunner.run("sd-bench", arguments)
             #expect(run.status != 0)
             #expect(run.errors.contains(message), "\(run.errors)")

@@ -57,6 +57,94 @@ struct UNetTrainerTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted() == ["unet-fp16.safetensors", "unet.safetensors"])
     }
 
+    @Test("settings training cannot use are refused at the start, each with a message naming it")
+    func badSettings() throws {
+        let parameters = try UNetFixtures.records().mapValues { $0.tensor() }
+        let configuration = try UNetFixtures.configuration()
+        func message(_ body: () throws -> Void) -> String {
+            do { try body(); return "accepted" } catch { return "\(error)" }
+        }
+        for rate: Float in [0, -1e-4, .nan, .infinity] {
+            #expect(message { _ = try AdamW(validating: rate) }.contains("learning rate must be a positive number"))
+            #expect(message { _ = try UNetTrainer(parameters: parameters, configuration: configuration,
+                                                  optimiser: AdamW(learningRate: rate)) }.contains("learning rate"))
+        }
+        #expect(message { _ = try AdamW(validating: 1e-4, beta2: 1) }.contains("AdamW β₂ must be in [0, 1), got 1.0"))
+        #expect(message { _ = try AdamW(validating: 1e-4, weightDecay: -0.1) }.contains("weight decay must be 0 or more"))
+        #expect(message { _ = try UNetTrainer(parameters: parameters, configuration: configuration, optimiser: AdamW(learningRate: 1e-4),
+                                              maxGradientNorm: 0) }.contains("gradient-norm limit must be positive"))
+        #expect(message { _ = try UNetTrainer(parameters: parameters, configuration: configuration, optimiser: AdamW(learningRate: 1e-4),
+                                              emaDecay: 1) }.contains("EMA decay must be in [0, 1)"))
+        var missing = parameters
+        missing["conv_in.weight"] = nil
+        #expect(message { _ = try UNetTrainer(parameters: missing, configuration: configuration,
+                                              optimiser: AdamW(learningRate: 1e-4)) }.contains("conv_in.weight"))
+    }
+
+    @Test("a batch that does not fit the network is refused before anything changes, naming what is wrong")
+    func badBatches() throws {
+        var trainer = try Self.trainer(learningRate: 1e-3)
+        let before = trainer.parameters
+        var generator = TorchGenerator(seed: 2)
+        let latents = generator.randn([2, 4, 8, 8]), context = generator.randn([2, 77, 4]), noise = generator.randn([2, 4, 8, 8])
+        let cases: [(Tensor, Tensor, [Int], Tensor, String)] = [
+            (generator.randn([2, 3, 8, 8]), context, [1, 2], noise, "latents must be (batch, 4, height, width)"),
+            (generator.randn([2, 4, 12, 8]), context, [1, 2], generator.randn([2, 4, 12, 8]), "multiples of 8"),
+            (generator.randn([0, 4, 8, 8]), generator.randn([0, 77, 4]), [], generator.randn([0, 4, 8, 8]), "batch size must be at least 1"),
+            (latents, context, [1, 2], generator.randn([2, 4, 8, 4]), "noise [2, 4, 8, 4] for latents [2, 4, 8, 8]"),
+            (latents, generator.randn([2, 77, 5]), [1, 2], noise, "text vectors must be (2, tokens, 4)"),
+            (latents, context, [1], noise, "1 timesteps for 2 samples"),
+            (latents, context, [1, 1000], noise, "timestep 1000 is outside"),
+        ]
+        for (latents, context, timesteps, noise, expected) in cases {
+            do {
+                try trainer.step(latents: latents, context: context, timesteps: timesteps, noise: noise)
+                Issue.record("accepted a batch that should fail with '\(expected)'")
+            } catch {
+                #expect("\(error)".contains(expected), "\(error)")
+            }
+        }
+        #expect(trainer.optimiser.steps == 0)
+        #expect(trainer.parameters == before)
+    }
+
+    @Test("a seed fixes the run; the moving average lags behind the weights and is what a release saves")
+    func seededRunAndAverage() throws {
+        let parameters = try UNetFixtures.records().mapValues { $0.tensor() }
+        let configuration = try UNetFixtures.configuration()
+        let key = "conv_in.weight"
+        func run(seed: UInt64) throws -> (trainer: UNetTrainer, path: [Tensor]) {
+            var trainer = try UNetTrainer(parameters: parameters, configuration: configuration,
+                                          optimiser: AdamW(learningRate: 1e-3), emaDecay: 0.5)
+            var data = TorchGenerator(seed: 9), generator = TorchGenerator(seed: seed)
+            let latents = data.randn([2, 4, 8, 8]), context = data.randn([2, 77, 4])
+            var path: [Tensor] = []
+            for _ in 0..<3 {
+                try trainer.step(latents: latents, context: context, generator: &generator)
+                path.append(trainer.parameters[key]!)
+            }
+            return (trainer, path)
+        }
+        let (first, path) = try run(seed: 1), again = try run(seed: 1).trainer, other = try run(seed: 2).trainer
+        #expect(first.parameters == again.parameters)
+        #expect(first.parameters != other.parameters)
+
+        // Update k keeps d_k = min(0.5, (1+k)/(10+k)) of the old average (2/11, 3/12, 4/13 here) and
+        // takes the rest from the new weights, so the average still remembers the untrained ones.
+        var expected = parameters[key]!
+        for (k, weights) in path.enumerated() {
+            let d = min(0.5, Float(2 + k) / Float(11 + k))
+            expected = Reference.zip(expected, weights) { $0 - (1 - d) * ($0 - $1) }
+        }
+        let average = first.averaged!.shadow[key]!
+        #expect(average.maxAbsDifference(expected) < 1e-7)
+        #expect(average.maxAbsDifference(first.parameters[key]!) > 1e-4)
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("ema-\(UUID().uuidString).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try first.save(to: file, averaged: true)
+        #expect(try SafeTensors.read(path: file)[key]!.tensor() == first.averaged!.shadow[key]!)
+    }
+
     @Test("the training step's gradient points downhill: a small step against it lowers the loss")
     func gradientPointsDownhill() throws {
         let trainer = try Self.trainer(learningRate: 1e-3)

@@ -222,10 +222,13 @@ extension BackwardTwinTests {
     @Test("activation backward: dy · f′(x) element by element, GEGLU's two halves")
     func activations() {
         let x = randomTensor([3, 37, 130], seed: 18, scale: 3), dy = randomTensor(x.shape, seed: 19)
-        // One product per element, the same formula on both sides: only the rounding of f′ may differ.
-        for derivative in [siluDerivative, geluDerivative, quickGELUDerivative] as [@Sendable (Float) -> Float] {
-            let fast = Fast.mapBackward(dy, x: x, derivative: derivative), plain = Reference.mapBackward(dy, x: x, derivative: derivative)
-            #expect(fast.maxAbsDifference(plain) < 1e-6)
+        // One product per element through another exp and erf (both within a few ulps of the
+        // scalar ones): a derivative of size about 1 may differ by 1e-6·|dy|.
+        let pairs: [((Tensor, Tensor) -> Tensor, (Float) -> Float)] = [
+            (Fast.siluBackward, siluDerivative), (Fast.geluBackward, geluDerivative), (Fast.quickGELUBackward, quickGELUDerivative),
+        ]
+        for (fast, derivative) in pairs {
+            #expect(fast(dy, x).maxAbsDifference(Reference.mapBackward(dy, x: x, derivative: derivative)) < 1e-5)
         }
         let halves = Tensor(shape: [3, 37, 65], scalars: Array(dy.scalars.prefix(3 * 37 * 65)))
         let fast = Fast.gegluBackward(halves, x: x), plain = Reference.gegluBackward(halves, x: x)

@@ -112,23 +112,45 @@ func storeLanes(_ v: SIMD8<Float>, to p: UnsafeMutablePointer<Float>, _ lanes: I
 
 // MARK: - Backward
 
+/// `σ(a·x) · (1 + a·x · (1 − σ(a·x)))`, the derivative of `sigmoidWeighted`, for eight lanes:
+/// `siluDerivative` for `a = 1`, `quickGELUDerivative` for `a = 1.702`.
+@inline(__always)
+func sigmoidWeightedDerivative(_ x: SIMD8<Float>, slope: Float) -> SIMD8<Float> {
+    let ax = slope * x, sigma = 1 / (1 + exp(-ax))
+    return sigma * (1 + ax * (1 - sigma))
+}
+
+/// `Φ(x) + x · φ(x)`, the derivative of exact GELU (`geluDerivative`), for eight lanes.
+@inline(__always)
+func geluDerivative(_ x: SIMD8<Float>) -> SIMD8<Float> {
+    0.5 * (1 + erf(x * 0.70710678118654752)) + x * exp(-0.5 * x * x) * 0.3989422804014327
+}
+
 extension Fast {
-    /// `Reference.mapBackward`: `dx[i] = dy[i] · f'(x[i])`, blocks of elements shared out to the cores.
-    public static func mapBackward(_ dy: Tensor, x: Tensor, derivative: @escaping @Sendable (Float) -> Float) -> Tensor {
+    public static func siluBackward(_ dy: Tensor, x: Tensor) -> Tensor {
+        mapBackward(dy, x: x) { sigmoidWeightedDerivative($0, slope: 1) }
+    }
+    public static func geluBackward(_ dy: Tensor, x: Tensor) -> Tensor { mapBackward(dy, x: x) { geluDerivative($0) } }
+    public static func quickGELUBackward(_ dy: Tensor, x: Tensor) -> Tensor {
+        mapBackward(dy, x: x) { sigmoidWeightedDerivative($0, slope: 1.702) }
+    }
+
+    /// `Reference.mapBackward`: `dx[i] = dy[i] · f'(x[i])`, eight elements at a time on all cores.
+    @inline(__always)
+    static func mapBackward(_ dy: Tensor, x: Tensor, derivative: (SIMD8<Float>) -> SIMD8<Float>) -> Tensor {
         Profiler.measure("activation backward") {
-            var dx = Tensor(shape: x.shape, unsafeUninitialized: { _ in })
-            x.withUnsafePointer { xs in dy.withUnsafePointer { gs in dx.withUnsafeMutablePointer { out in
+            x.withUnsafePointer { xs in dy.withUnsafePointer { gs in
                 let xs = SendablePointer(UnsafeMutablePointer(mutating: xs)), gs = SendablePointer(UnsafeMutablePointer(mutating: gs))
-                let out = SendablePointer(out)
-                Parallel.forEachChunk(of: x.count) { range in
-                    for i in range { out.pointer[i] = gs.pointer[i] * derivative(xs.pointer[i]) }
+                return Tensor.fillingGroupsOfEight(shape: x.shape) { start, lanes, out in
+                    let slope = derivative(loadLanes(xs.pointer + start, lanes))
+                    storeLanes(loadLanes(gs.pointer + start, lanes) * slope, to: out + start, lanes)
                 }
-            }}}
-            return dx
+            }}
         }
     }
 
-    /// `Reference.gegluBackward`: `dh = dy · gelu(g)`, `dg = dy · h · gelu'(g)`, tokens shared out.
+    /// `Reference.gegluBackward`: `dh = dy · gelu(g)`, `dg = dy · h · gelu'(g)`, eight features at a
+    /// time, rows shared out to the cores.
     public static func gegluBackward(_ dy: Tensor, x: Tensor) -> Tensor {
         Profiler.measure("activation backward") {
             let width = x.shape[x.rank - 1], half = width / 2, tokens = x.count / width
@@ -138,11 +160,13 @@ extension Fast {
                 let out = SendablePointer(out)
                 Parallel.forEachChunk(of: tokens, minimumChunk: max(1, 16_384 / max(1, width))) { range in
                     for t in range {
-                        let row = xs.pointer + t * width, d = gs.pointer + t * half, target = out.pointer + t * width
-                        for i in 0..<half {
-                            let h = row[i], g = row[half + i], activated: Float = TensorCore.gelu(g)
-                            target[i] = d[i] * activated
-                            target[half + i] = d[i] * h * geluDerivative(g)
+                        let hidden = xs.pointer + t * width, gate = hidden + half, d = gs.pointer + t * half
+                        let dHidden = out.pointer + t * width, dGate = dHidden + half
+                        for i in stride(from: 0, to: half, by: 8) {
+                            let lanes = min(8, half - i)
+                            let h = loadLanes(hidden + i, lanes), g = loadLanes(gate + i, lanes), dy = loadLanes(d + i, lanes)
+                            storeLanes(dy * TensorCore.gelu(g), to: dHidden + i, lanes)
+                            storeLanes(dy * h * geluDerivative(g), to: dGate + i, lanes)
                         }
                     }
                 }

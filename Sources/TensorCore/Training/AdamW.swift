@@ -75,12 +75,18 @@ public struct AdamW {
             let (beta1, beta2, epsilon) = (beta1, beta2, epsilon)
             theta.withUnsafeMutablePointer { theta in gradient.withUnsafePointer { g in
             m.withUnsafeMutableBufferPointer { m in v.withUnsafeMutableBufferPointer { v in
-                for i in 0..<m.count {
-                    theta[i] *= decay
-                    m[i] = beta1 * m[i] + (1 - beta1) * g[i]
-                    v[i] = beta2 * v[i] + (1 - beta2) * g[i] * g[i]
-                    let denominator = v[i].squareRoot() / correction2Root + epsilon
-                    theta[i] -= stepSize * m[i] / denominator
+                let (theta, g) = (SendablePointer(theta), SendablePointer(UnsafeMutablePointer(mutating: g)))
+                let (m, v) = (SendablePointer(m.baseAddress!), SendablePointer(v.baseAddress!))
+                // Every number is updated on its own: the cores take blocks of them.
+                Parallel.forEachChunk(of: gradient.count, minimumChunk: 32_768) { range in
+                    for i in range {
+                        let gi = g.pointer[i]
+                        theta.pointer[i] *= decay
+                        m.pointer[i] = beta1 * m.pointer[i] + (1 - beta1) * gi
+                        v.pointer[i] = beta2 * v.pointer[i] + (1 - beta2) * gi * gi
+                        let denominator = v.pointer[i].squareRoot() / correction2Root + epsilon
+                        theta.pointer[i] -= stepSize * m.pointer[i] / denominator
+                    }
                 }
             }}}}
             parameters[name] = theta

@@ -11,12 +11,18 @@
 public func clipGradientNorm(_ gradients: inout [String: Tensor], maxNorm: Float) -> Float {
     var sumOfSquares = 0.0
     for gradient in gradients.values {
-        for g in gradient.scalars { sumOfSquares += Double(g) * Double(g) }
+        gradient.withUnsafePointer { g in for i in 0..<gradient.count { sumOfSquares += Double(g[i]) * Double(g[i]) } }
     }
     let norm = Float(sumOfSquares.squareRoot())
     let factor = maxNorm / (norm + 1e-6)
     if factor < 1 {
-        for name in Array(gradients.keys) { gradients[name] = Reference.map(gradients[name]!) { $0 * factor } }
+        for name in Array(gradients.keys) {
+            // Out of the dictionary while it is scaled, so that it is scaled in place, not copied.
+            var gradient = gradients.removeValue(forKey: name)!
+            let count = gradient.count
+            gradient.withUnsafeMutablePointer { g in for i in 0..<count { g[i] *= factor } }
+            gradients[name] = gradient
+        }
     }
     return norm
 }
