@@ -58,21 +58,26 @@ public struct BytePairEncoding: Sendable {
             }
             guard let pair = best?.pair else { break }
 
-            // Merge every occurrence of that pair, left to right ("a a a" → "aa a").
-            var merged: [String] = []
-            merged.reserveCapacity(symbols.count - 1)
-            var i = 0
-            while i < symbols.count {
-                if i + 1 < symbols.count && symbols[i] == pair.left && symbols[i + 1] == pair.right {
-                    merged.append(pair.left + pair.right)
-                    i += 2
-                } else {
-                    merged.append(symbols[i])
-                    i += 1
-                }
-            }
-            symbols = merged
+            symbols = Self.merging(pair, in: symbols)
         }
         return symbols
+    }
+
+    /// `symbols` with every occurrence of `pair` joined into one symbol, left to right
+    /// (`a a a` → `aa a`).
+    static func merging(_ pair: Pair, in symbols: [String]) -> [String] {
+        var merged: [String] = []
+        merged.reserveCapacity(symbols.count)
+        var i = 0
+        while i < symbols.count {
+            if i + 1 < symbols.count && symbols[i] == pair.left && symbols[i + 1] == pair.right {
+                merged.append(pair.left + pair.right)
+                i += 2
+            } else {
+                merged.append(symbols[i])
+                i += 1
+            }
+        }
+        return merged
     }
 }

@@ -108,14 +108,22 @@ public final class CLIPTokenizer: @unchecked Sendable {
             }
             merges = Array(merges.prefix(mergeCount))
         }
+        try self.init(merges: merges, paddingToken: paddingToken, source: mergesFile.path)
+    }
+
+    /// A tokenizer from a merge list, with the vocabulary derived the way CLIP derives it: the 512
+    /// byte tokens, one token per merge, and the two special tokens. A model with a vocabulary of
+    /// its own (`BytePairEncoding.learnMerges`) is built this way and saved with `write(to:)`.
+    public convenience init(merges: [BytePairEncoding.Pair], paddingToken: String = CLIPPreTokenizer.endOfText,
+                            source: String = "the merge list") throws {
         let texts = Self.clipVocabulary(merges: merges)
         var vocabulary: [String: Int] = [:]
         vocabulary.reserveCapacity(texts.count)
         for (id, text) in texts.enumerated() where vocabulary[text] == nil { vocabulary[text] = id }
         guard vocabulary.count == texts.count else {
-            throw TokenizerError.malformed(mergesFile.path, "two merges produce the same token")
+            throw TokenizerError.malformed(source, "two merges produce the same token")
         }
-        try self.init(vocabulary: vocabulary, merges: merges, paddingToken: paddingToken, source: mergesFile.path)
+        try self.init(vocabulary: vocabulary, merges: merges, paddingToken: paddingToken, source: source)
     }
 
     /// A tokenizer from Hugging Face's files, as in a diffusers model's `tokenizer/` folder:
@@ -228,6 +236,31 @@ public final class CLIPTokenizer: @unchecked Sendable {
             + bytes.map { $0 + BytePairEncoding.endOfWord }       // 256...511
             + merges.map { $0.left + $0.right }                   // 512...49405
             + [CLIPPreTokenizer.startOfText, CLIPPreTokenizer.endOfText]   // 49406, 49407
+    }
+
+    /// Writes the four files of a diffusers `tokenizer/` folder, as Hugging Face's `CLIPTokenizer`
+    /// saves them: `vocab.json`, `merges.txt`, `special_tokens_map.json`, `tokenizer_config.json`.
+    public func write(to folder: URL) throws {
+        let special = { (token: String) in ["content": token, "lstrip": false, "normalized": true, "rstrip": false,
+                                           "single_word": false] as [String: Any] }
+        let start = special(CLIPPreTokenizer.startOfText), end = special(CLIPPreTokenizer.endOfText)
+        let padding = tokenTexts[paddingID]
+        let map: [String: Any] = ["bos_token": start, "eos_token": end, "unk_token": end, "pad_token": padding]
+        var config = map
+        config.merge(["tokenizer_class": "CLIPTokenizer", "model_max_length": Self.contextLength, "do_lower_case": true,
+                      "add_prefix_space": false, "errors": "replace"]) { $1 }
+        let json = { (object: Any) in try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]) }
+        let merges = bpe.ranks.sorted { $0.value < $1.value }.map { "\($0.key.left) \($0.key.right)" }
+        let files = [("vocab.json", try json(vocabulary)),
+                     ("merges.txt", Data((["#version: 0.2"] + merges).joined(separator: "\n").utf8 + [10])),
+                     ("special_tokens_map.json", try json(map)), ("tokenizer_config.json", try json(config))]
+        for (name, data) in files {
+            let url = folder.appendingPathComponent(name)
+            // .atomic: written to a temporary file, then renamed into place.
+            do { try data.write(to: url, options: .atomic) } catch {
+                throw TokenizerError.unwritable(url.path, error.localizedDescription)
+            }
+        }
     }
 
     /// The merges of a merges file: the first line is a header (it contains "#version") and is

@@ -3,6 +3,7 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
     case missingFile(String)
     case unreadable(String, String)
     case malformed(String, String)
+    case unwritable(String, String)
     case missingToken(String, file: String)
 
     public var description: String {
@@ -13,6 +14,8 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
             return "cannot read tokenizer file '\(path)': \(reason)"
         case .malformed(let path, let reason):
             return "'\(path)' is not a valid tokenizer file: \(reason)"
+        case .unwritable(let path, let reason):
+            return "cannot write tokenizer file '\(path)': \(reason)"
         case .missingToken(let token, let path):
             return "the vocabulary '\(path)' has no token '\(token)'"
         }
