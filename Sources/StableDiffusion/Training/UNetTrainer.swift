@@ -23,35 +23,25 @@ public struct UNetTrainer {
     /// The Float32 master weights, by checkpoint key.
     public private(set) var parameters: [String: Tensor]
     public let configuration: UNetConfiguration
-    public var optimiser: AdamW
-    /// Gradients are scaled down together to at most this length (nil: never).
-    public var maxGradientNorm: Float?
-    /// The moving average of the weights, updated after every step (nil: none kept).
-    public private(set) var averaged: ExponentialMovingAverage?
+    /// Clipping, AdamW and the moving average.
+    public var update: ParameterUpdate
+    public var optimiser: AdamW { update.optimiser }
+    /// The moving average of the weights (nil: none kept).
+    public var averaged: ExponentialMovingAverage? { update.averaged }
     /// The forward process's ᾱ_t (Stable Diffusion's scaled-linear schedule by default).
     public let schedule: NoiseSchedule
     /// The gradient length before clipping at the last step (a sudden jump means trouble).
-    public private(set) var lastGradientNorm: Float = 0
+    public var lastGradientNorm: Float { update.lastGradientNorm }
 
     /// Checks the settings and that `parameters` are exactly the weights `configuration` asks for
     /// (a missing, extra or misshapen one is named), so no step can fail on them later.
     public init(parameters: [String: Tensor], configuration: UNetConfiguration, optimiser: AdamW,
                 maxGradientNorm: Float? = 1, emaDecay: Float? = nil,
                 schedule: NoiseSchedule = NoiseSchedule(.scaledLinear)) throws {
-        guard optimiser.learningRate > 0, optimiser.learningRate.isFinite else {
-            throw TrainingError.setting("learning rate", value: "\(optimiser.learningRate)", mustBe: "a positive number")
-        }
-        if let maxGradientNorm, !(maxGradientNorm > 0) {
-            throw TrainingError.setting("gradient-norm limit", value: "\(maxGradientNorm)", mustBe: "positive")
-        }
-        if let emaDecay, !(0..<1).contains(emaDecay) {
-            throw TrainingError.setting("EMA decay", value: "\(emaDecay)", mustBe: "in [0, 1)")
-        }
+        self.update = try ParameterUpdate(optimiser: optimiser, maxGradientNorm: maxGradientNorm, emaDecay: emaDecay,
+                                          parameters: parameters)
         self.parameters = parameters
         self.configuration = configuration
-        self.optimiser = optimiser
-        self.maxGradientNorm = maxGradientNorm
-        self.averaged = emaDecay.map { ExponentialMovingAverage(parameters, decay: $0) }
         self.schedule = schedule
         _ = try unet()
     }
@@ -76,6 +66,13 @@ public struct UNetTrainer {
     /// The loss and every weight's gradient at the current weights, without changing them.
     public func lossAndGradients(latents: Tensor, context: Tensor, timesteps: [Int], noise: Tensor) throws
         -> (loss: Float, gradients: Gradients) {
+        let result = try lossAndAllGradients(latents: latents, context: context, timesteps: timesteps, noise: noise)
+        return (result.loss, result.gradients)
+    }
+
+    /// `lossAndGradients`, and the gradient of the loss with respect to the text vectors.
+    func lossAndAllGradients(latents: Tensor, context: Tensor, timesteps: [Int], noise: Tensor) throws
+        -> (loss: Float, gradients: Gradients, dContext: Tensor) {
         try checkBatch(latents: latents, context: context, timesteps: timesteps, noise: noise)
         let unet = try Profiler.measure("building the UNet from its weights") { try self.unet() }
         // x_t per sample: each has its own timestep.
@@ -85,32 +82,39 @@ public struct UNetTrainer {
         let (prediction, saved) = unet.trainingForward(noisy, timesteps: timesteps.map(Float.init), encoderHiddenStates: context)
         let (loss, dPrediction) = meanSquaredError(prediction, noise)
         var gradients = Gradients()
-        _ = unet.backward(dPrediction, saved: saved, gradients: &gradients)
-        return (loss, gradients)
+        let (_, dContext) = unet.backward(dPrediction, saved: saved, gradients: &gradients)
+        return (loss, gradients, dContext)
     }
 
     /// One training step: loss, gradients, clipping, AdamW, the moving average. Returns the loss
     /// before the step.
     @discardableResult
     public mutating func step(latents: Tensor, context: Tensor, timesteps: [Int], noise: Tensor) throws -> Float {
-        let (loss, gradients) = try lossAndGradients(latents: latents, context: context, timesteps: timesteps, noise: noise)
-        var tensors = gradients.tensors
-        Profiler.measure("optimiser (clipping, AdamW, EMA)") {
-            lastGradientNorm = maxGradientNorm.map { clipGradientNorm(&tensors, maxNorm: $0) } ?? 0
-            optimiser.step(&parameters, gradients: tensors)
-            averaged?.update(parameters)
-        }
-        return loss
+        try stepReturningContextGradient(latents: latents, context: context, timesteps: timesteps, noise: noise).loss
+    }
+
+    /// `step`, also returning the gradient of the loss with respect to `context`, from which a text
+    /// encoder trained together with the UNet continues its backward.
+    public mutating func stepReturningContextGradient(latents: Tensor, context: Tensor, timesteps: [Int], noise: Tensor) throws
+        -> (loss: Float, dContext: Tensor) {
+        let (loss, gradients, dContext) = try lossAndAllGradients(latents: latents, context: context, timesteps: timesteps, noise: noise)
+        update.apply(gradients.tensors, to: &parameters)
+        return (loss, dContext)
     }
 
     /// One training step with the timesteps drawn uniformly from the schedule's and the noise from
     /// `generator` (timesteps first, then the noise), so a seed fixes the whole run.
     @discardableResult
     public mutating func step(latents: Tensor, context: Tensor, generator: inout TorchGenerator) throws -> Float {
+        let (timesteps, noise) = drawTimestepsAndNoise(like: latents, generator: &generator)
+        return try step(latents: latents, context: context, timesteps: timesteps, noise: noise)
+    }
+
+    /// t uniform over the schedule's training steps for each sample, then ε ~ N(0, I) of the latents' shape.
+    public func drawTimestepsAndNoise(like latents: Tensor, generator: inout TorchGenerator) -> (timesteps: [Int], noise: Tensor) {
         let count = schedule.trainingSteps
         let timesteps = (0..<(latents.shape.first ?? 0)).map { _ in min(count - 1, Int(generator.uniformFloat() * Float(count))) }
-        let noise = generator.randn(latents.shape)
-        return try step(latents: latents, context: context, timesteps: timesteps, noise: noise)
+        return (timesteps, generator.randn(latents.shape))
     }
 
     /// Throws a `TrainingError` naming the first thing about a batch that does not fit the network.
