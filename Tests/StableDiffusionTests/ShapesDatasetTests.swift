@@ -80,3 +80,25 @@ struct ShapesDatasetTests {
         #expect(loaded.tokenize("a purple hexagon").ids == tokenizer.tokenize("a purple hexagon").ids)
     }
 }
+
+@Suite("The shapes model's configuration")
+struct TinyShapesModelTests {
+    @Test("three SD-shaped networks small enough to ship: under 4 M parameters (8 MB in 16 bits), latents of 8x8x4")
+    func sizes() throws {
+        let tokenizer = try TinyShapesModel.tokenizer()
+        let text = TinyShapesModel.textEncoder(vocabularySize: tokenizer.vocabularySize)
+        let count = { (weights: [String: Tensor]) in weights.values.reduce(0) { $0 + $1.count } }
+        let vae = try RandomWeights.parameters { _ = try AutoencoderKL($0, configuration: TinyShapesModel.vae) }
+        let encoder = try RandomWeights.parameters { _ = try CLIPTextModel($0["text_model"], configuration: text) }
+        let unet = try RandomWeights.parameters { _ = try UNet2DConditionModel($0, configuration: TinyShapesModel.unet) }
+        let total = count(vae) + count(encoder) + count(unet)
+        print("shapes model: VAE \(count(vae)), text encoder \(count(encoder)), UNet \(count(unet)) parameters")
+        #expect(total < 4_000_000)
+        #expect(TinyShapesModel.vae.downsamplingFactor == 8 && TinyShapesModel.vae.latentChannels == 4)
+        #expect(TinyShapesModel.unet.sampleSize * 8 == TinyShapesModel.pictureSize)
+        #expect(text.hiddenSize == TinyShapesModel.unet.crossAttentionDim)
+        // Every word of the grammar is one token: "a red circle on the left" is 6 tokens between start and end.
+        let ids = tokenizer.tokenize("a red circle on the left").ids
+        #expect(ids[7] == tokenizer.endID && ids[6] != tokenizer.endID)
+    }
+}
