@@ -47,7 +47,7 @@ struct GEMMBenchmark: ParsableCommand {
               + "   M x N x K            fast GFLOP/s   reference GFLOP/s   ratio")
         var results: [[String: Any]] = []
         for shape in Self.shapes {
-            var generator = SplitMix(seed: UInt64(shape.m * shape.n))
+            var generator = SplitMix64(seed: UInt64(shape.m * shape.n))
             let a = generator.floats(shape.m * shape.k)
             let b = generator.floats(shape.k * shape.n)
             var c = [Float](repeating: 0, count: shape.m * shape.n)

@@ -1,26 +1,15 @@
 import Foundation
+import TensorCore
 import Testing
 @testable import FrameExport
 
 /// Damaged files must be refused with an error or decoded as best the codec can, and never crash
 /// the process. Each test flips bytes of a valid file at many positions, reproducibly.
 struct DamagedInputTests {
-    /// A small deterministic generator (SplitMix64), so failures can be replayed.
-    private struct SplitMix64: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// Decodes `count` damaged copies of `original`; returns how many were refused with an error.
     /// With `intact` given, every copy that does decode must still give exactly those pixels.
     private func decodeDamagedCopies(of original: [UInt8], count: Int, seed: UInt64, intact: RGBImage? = nil) -> Int {
-        var random = SplitMix64(state: seed)
+        var random = SplitMix64(seed: seed)
         var refused = 0
         for _ in 0..<count {
             var bytes = original

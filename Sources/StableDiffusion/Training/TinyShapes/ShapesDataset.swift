@@ -73,27 +73,3 @@ public struct ShapesDataset: Sendable {
         return (Tensor.concatenate(scenes.map { $0.render(size: size) }, axis: 0), scenes.map(\.caption))
     }
 }
-
-/// SplitMix64 (Steele, Lea & Flood, 2014): a tiny random generator whose whole state is one number,
-/// so any scene's stream can start from (seed, index) without drawing the scenes before it.
-struct SplitMix64 {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [low, high), from the top 53 bits.
-    mutating func uniform(_ low: Double, _ high: Double) -> Double {
-        low + (high - low) * Double(next() >> 11) / Double(1 << 53)
-    }
-
-    /// Uniform in 0..<count.
-    mutating func below(_ count: Int) -> Int { Int(next() % UInt64(count)) }
-}
