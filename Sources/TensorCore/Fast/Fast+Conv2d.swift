@@ -168,6 +168,15 @@ extension Fast {
     ///     db    = Σ dY over images and pixels
     ///
     /// The band bounds the column matrix to `C·kH·kW x 8192` numbers (or a few images more).
+    ///
+    /// With stride 1, dx is instead a convolution of its own: every input pixel collects dY from
+    /// the output pixels whose patches covered it, through the kernel turned by 180° and with its
+    /// two channel axes swapped,
+    ///
+    ///     dx = conv2d(dY, W′, padding: k − 1 − p),   W′[c, k, ky, kx] = W[k, c, kH−1−ky, kW−1−kx]
+    ///
+    /// one product of depth K·kH·kW instead of one of depth K followed by col2im's scattered adds,
+    /// which is much faster where K is small (the VAE's outer levels).
     public static func conv2dBackward(_ dOut: Tensor, x: Tensor, weight: Tensor, stride: Int, padding: Int)
         -> (dx: Tensor, dWeight: Tensor, dBias: Tensor) {
         Profiler.measure("conv2d backward") { convolutionBackward(dOut, x: x, weight: weight, stride: stride, padding: padding) }
@@ -177,7 +186,8 @@ extension Fast {
         -> (dx: Tensor, dWeight: Tensor, dBias: Tensor) {
         let g = Conv2DGeometry(input: x.shape, weight: weight.shape, stride: stride, padding: padding)
         let batch = x.shape[0], outPlane = g.outHeight * g.outWidth
-        var dx = Tensor.zeros(x.shape), dWeight = Tensor.zeros(weight.shape)
+        let dxAsConvolution = stride == 1 && g.kernelHeight == g.kernelWidth && padding < g.kernelHeight
+        var dx = Tensor.zeros(dxAsConvolution ? [0] : x.shape), dWeight = Tensor.zeros(weight.shape)
         // A band: `group` whole images, or (group 1) `bandRows` rows of one image.
         let group = min(batch, imagesPerBand(g))
         let bandRows = group > 1 ? g.outHeight : max(1, bandPixels / g.outWidth)
@@ -207,6 +217,7 @@ extension Fast {
                     // dW (K, C·kH·kW) += dY_band (K, pixels) · colsᵀ (pixels, C·kH·kW)
                     gemm(m: g.outChannels, n: g.patchSize, k: pixels, a: dyBand,
                          b: .transposed(columns, rowLength: pixels), c: dw, ldc: g.patchSize, accumulate: true)
+                    if dxAsConvolution { continue }
                     // dcols (C·kH·kW, pixels) = Wᵀ (C·kH·kW, K) · dY_band (K, pixels)
                     gemm(m: g.patchSize, n: pixels, k: g.outChannels, a: .transposed(w, rowLength: g.patchSize),
                          b: dyBand, c: columns, ldc: pixels)
@@ -224,7 +235,28 @@ extension Fast {
             }
         }
         let dBias = Tensor(shape: [g.outChannels], scalars: sums.map { Float($0) })
+        if dxAsConvolution {
+            dx = conv2d(dOut, weight: turnedKernel(weight), bias: nil, stride: 1, padding: g.kernelHeight - 1 - padding)
+        }
         return (dx, dWeight, dBias)
+    }
+
+    /// W′ of the stride-1 backward, `(C_in, C_out, kH, kW)`: `W′[c, k, ky, kx] = W[k, c, kH−1−ky, kW−1−kx]`.
+    static func turnedKernel(_ weight: Tensor) -> Tensor {
+        let (outChannels, inChannels, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
+        return weight.withUnsafePointer { w in
+            Tensor(shape: [inChannels, outChannels, kh, kw]) { turned in
+                for c in 0..<inChannels {
+                    for k in 0..<outChannels {
+                        for ky in 0..<kh {
+                            for kx in 0..<kw {
+                                turned[((c * outChannels + k) * kh + ky) * kw + kx] = w[((k * inChannels + c) * kh + kh - 1 - ky) * kw + kw - 1 - kx]
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// The im2col matrix of output rows `rows` of `images`: `cols[(c·kH + ky)·kW + kx, pixel] =
