@@ -38,11 +38,11 @@ struct Generate: ParsableCommand {
     @Option(help: "Seed of the random numbers (same as torch.manual_seed).")
     var seed: UInt64 = 0
 
-    @Option(help: "Width in pixels, a multiple of 8.")
-    var width = 512
+    @Option(help: "Width in pixels, a multiple of 8 (default: the model's own size, 512 for SD 1.x).")
+    var width: Int?
 
-    @Option(help: "Height in pixels, a multiple of 8.")
-    var height = 512
+    @Option(help: "Height in pixels, a multiple of 8 (default: the model's own size).")
+    var height: Int?
 
     @Option(help: "Sampler: \(SchedulerKind.allCases.map(\.rawValue).joined(separator: ", ")).")
     var scheduler: SchedulerKind = .pndm
@@ -74,6 +74,10 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         let path = try checkpointOption.resolved()
+        // The size the model was trained at, as diffusers picks it: the UNet's sample size × 8.
+        let pipeline = try StableDiffusionPipeline(checkpoint: path, useEMA: useEMA)
+        let width = self.width ?? pipeline.configuration.unet.sampleSize * 8
+        let height = self.height ?? pipeline.configuration.unet.sampleSize * 8
         var request = GenerationRequest(prompt: prompt, negativePrompt: negativePrompt, steps: steps, guidanceScale: cfg,
                                         seed: seed, width: width, height: height, scheduler: scheduler)
         request.strength = strength
@@ -85,8 +89,8 @@ struct Generate: ParsableCommand {
         try request.validate()
         try checkOutputPaths()
 
-        let pipeline = try StableDiffusionPipeline(checkpoint: path, useEMA: useEMA)
         if let warning = try truncationWarning(pipeline) { printError(warning) }
+        if let notice = try unknownWordsNotice(pipeline) { printError(notice) }
         let recorder = FrameRecorder(pipeline: pipeline, preview: preview, width: width, height: height,
                                      enabled: gif != nil || frames != nil)
         let progress = ProgressBar(total: request.steps)
@@ -138,6 +142,17 @@ struct Generate: ParsableCommand {
             }
         }
         return nil
+    }
+
+    /// For a model with a small vocabulary of its own (the shapes model's 559 tokens, against
+    /// CLIP's 49,408): the prompt's words it has no token for, said once. The prompt still runs.
+    func unknownWordsNotice(_ pipeline: StableDiffusionPipeline) throws -> String? {
+        let tokenizer = try pipeline.tokenizer()
+        guard tokenizer.vocabularySize < 10_000 else { return nil }
+        let unknown = tokenizer.wordsWithoutToken(in: prompt + " " + negativePrompt)
+        guard !unknown.isEmpty else { return nil }
+        let list = unknown.map { "'\($0)'" }.joined(separator: ", ")
+        return "note: this model never learned the word\(unknown.count == 1 ? "" : "s") \(list) (its vocabulary of \(tokenizer.vocabularySize) tokens comes from its training captions); it reads them as pieces with no meaning and follows the rest of the prompt"
     }
 
     func describe(_ request: GenerationRequest) -> String {

@@ -14,5 +14,5 @@ struct SD: ParsableCommand {
             The checkpoint is a single .safetensors or .ckpt file (SD 1.4, 1.5 or a fine-tune) or a diffusers \
             folder. Pass it with --checkpoint, or set SD_CHECKPOINT once.
             """,
-        subcommands: [Generate.self, Tokenize.self, Inspect.self, Convert.self])
+        subcommands: [Generate.self, Tokenize.self, Inspect.self, Convert.self, Train.self])
 }

@@ -121,7 +121,8 @@ public struct SchedulerConfiguration: Codable, Equatable, Sendable {
         try c.encode(clipSample, forKey: .clipSample)
         try c.encode(clipSampleRange, forKey: .clipSampleRange)
         try c.encode(predictionType, forKey: .predictionType)
-        try c.encode(timestepSpacing, forKey: .timestepSpacing)
+        // Left out unless given, as SD 1.5's file does: each sampler then keeps its own default.
+        if timestepSpacingIsExplicit { try c.encode(timestepSpacing, forKey: .timestepSpacing) }
     }
 
     /// Throws unless our samplers can run this configuration: ε-prediction and a step count

@@ -202,6 +202,17 @@ public final class CLIPTokenizer: @unchecked Sendable {
         return ids
     }
 
+    /// The words of `text` that the vocabulary cannot write as one token. In a small vocabulary
+    /// learned from a closed list of words (the shapes model's), every word training used is one
+    /// token, so these are words the model never saw; CLIP's 49,408 tokens split many ordinary
+    /// words, so there the list says little.
+    public func wordsWithoutToken(in text: String) -> [String] {
+        CLIPPreTokenizer.pieces(text).compactMap { piece in
+            guard case .word(let word) = piece, pieces(of: word).count > 1 else { return nil }
+            return word
+        }
+    }
+
     /// The BPE pieces of one word (lower case, from `CLIPPreTokenizer.words(in:)`), e.g.
     /// "stablediffusion" → ["stable", "dif", "fusion</w>"].
     public func pieces(of word: String) -> [String] {

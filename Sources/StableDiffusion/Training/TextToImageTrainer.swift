@@ -50,6 +50,17 @@ public struct TextToImageTrainer {
         _ = try textEncoder()
     }
 
+    /// Sets both networks' learning rate (a warm-up changes it step by step).
+    public mutating func setLearningRate(_ rate: Float) {
+        unet.update.optimiser.learningRate = rate
+        textUpdate.optimiser.learningRate = rate
+    }
+
+    /// Continues the UNet's optimiser and average from a saved state.
+    public mutating func restoreUNetUpdate(_ snapshot: ParameterUpdateSnapshot) throws {
+        try unet.update.restore(snapshot, parameters: unet.parameters)
+    }
+
     /// The text encoder with the current weights.
     public func textEncoder() throws -> CLIPTextModel { try Self.textEncoder(textParameters, configuration: textConfiguration) }
 

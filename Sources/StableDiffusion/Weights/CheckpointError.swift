@@ -4,6 +4,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     case missing(String)
     case notAFile(String)
     case unreadable(String, String)
+    case unwritable(String, String)
     case corrupt(String, String)
     case unsupportedType(String, name: String, type: String)
     case unsupportedModel(String, String)
@@ -20,6 +21,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
             return "'\(path)' is a directory but not a diffusers model folder (no model_index.json)"
         case .unreadable(let path, let reason):
             return "cannot read '\(path)': \(reason)"
+        case .unwritable(let path, let reason):
+            return "cannot write '\(path)': \(reason)"
         case .corrupt(let path, let reason):
             return "'\(path)' is not a valid checkpoint: \(reason)"
         case .unsupportedType(let path, let name, let type):

@@ -135,6 +135,11 @@ public final class MappedFile: @unchecked Sendable {
 /// truncated file or a header that lies about offsets is reported by name instead of crashing.
 public enum SafeTensors {
     public static func read(path: String) throws -> [String: TensorRecord] {
+        try readWithMetadata(path: path).records
+    }
+
+    /// The tensors and the header's `__metadata__` (free-form strings such as `"format": "pt"`).
+    public static func readWithMetadata(path: String) throws -> (records: [String: TensorRecord], metadata: [String: String]) {
         let file = try MappedFile(path: path)
         let bytes = file.bytes
         guard bytes.count >= 8 else { throw CheckpointError.corrupt(path, "file is \(bytes.count) bytes, too short for a safetensors header") }
@@ -166,13 +171,17 @@ public enum SafeTensors {
             guard begin >= 0, end >= begin, end <= dataLength else {
                 throw CheckpointError.corrupt(path, "tensor '\(name)' claims bytes \(begin)..<\(end) but only \(dataLength) data bytes exist (truncated file or lying header)")
             }
-            let expected = shape.reduce(1, *) * type.byteCount
-            guard end - begin == expected else {
-                throw CheckpointError.corrupt(path, "tensor '\(name)' of shape \(shape) and type \(dtype) needs \(expected) bytes, header gives \(end - begin)")
+            // The product is checked for overflow: a lying header may claim absurd dimensions.
+            let expected = shape.reduce(Optional(type.byteCount)) { product, dimension in
+                product.flatMap { let (p, overflow) = $0.multipliedReportingOverflow(by: dimension); return overflow ? nil : p }
+            }
+            guard let expected, end - begin == expected else {
+                throw CheckpointError.corrupt(path, "tensor '\(name)' of shape \(shape) and type \(dtype) needs \(expected.map(String.init) ?? "more than 2⁶³") bytes, header gives \(end - begin)")
             }
             records[name] = TensorRecord(name: name, type: type, shape: shape,
                                          byteRange: (dataStart + begin)..<(dataStart + end), file: file)
         }
-        return records
+        let metadata = (header["__metadata__"] as? [String: Any])?.compactMapValues { $0 as? String } ?? [:]
+        return (records, metadata)
     }
 }

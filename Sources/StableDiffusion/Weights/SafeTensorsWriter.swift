@@ -79,7 +79,7 @@ public enum SafeTensorsWriter {
             .appendingPathComponent(".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).partial").path
         guard FileManager.default.createFile(atPath: temporary, contents: nil),
               let handle = FileHandle(forWritingAtPath: temporary) else {
-            throw CheckpointError.unreadable(path, "cannot create a file in \(url.deletingLastPathComponent().path)")
+            throw CheckpointError.unwritable(path, "cannot create a file in \(url.deletingLastPathComponent().path)")
         }
         do {
             try handle.write(contentsOf: withUnsafeBytes(of: UInt64(json.count).littleEndian) { Data($0) })
@@ -88,13 +88,13 @@ public enum SafeTensorsWriter {
             try handle.synchronize()
             try handle.close()
             if rename(temporary, path) != 0 {
-                throw CheckpointError.unreadable(path, "cannot move the finished file into place: \(String(cString: strerror(errno)))")
+                throw CheckpointError.unwritable(path, "cannot move the finished file into place: \(String(cString: strerror(errno)))")
             }
         } catch {
             try? handle.close()
             try? FileManager.default.removeItem(atPath: temporary)
             if let error = error as? CheckpointError { throw error }
-            throw CheckpointError.unreadable(path, "writing failed: \(error.localizedDescription)")
+            throw CheckpointError.unwritable(path, "writing failed: \(error.localizedDescription)")
         }
     }
 }

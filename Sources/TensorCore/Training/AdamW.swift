@@ -57,6 +57,13 @@ public struct AdamW {
         self.init(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, weightDecay: weightDecay)
     }
 
+    /// Continues from a saved state (see `ParameterUpdate.restore`).
+    mutating func restore(steps: Int, firstMoments: [String: [Float]], secondMoments: [String: [Float]]) {
+        self.steps = steps
+        self.firstMoments = firstMoments
+        self.secondMoments = secondMoments
+    }
+
     /// One step: updates every parameter that has a gradient (parameters without one are left
     /// alone, as PyTorch skips parameters whose `.grad` is None).
     public mutating func step(_ parameters: inout [String: Tensor], gradients: [String: Tensor]) {

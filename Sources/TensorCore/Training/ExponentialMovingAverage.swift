@@ -19,6 +19,13 @@ public struct ExponentialMovingAverage {
         shadow = parameters
     }
 
+    /// Continues an average saved after `updates` updates.
+    public init(shadow: [String: Tensor], updates: Int, decay: Float) {
+        self.decay = decay
+        self.updates = updates
+        self.shadow = shadow
+    }
+
     /// Moves the average towards `parameters`.
     public mutating func update(_ parameters: [String: Tensor]) {
         updates += 1

@@ -15,7 +15,7 @@ public struct ParameterUpdate {
     /// Gradients are scaled down together to at most this length (nil: never).
     public var maxGradientNorm: Float?
     /// The moving average of the weights, updated after every step (nil: none kept).
-    public private(set) var averaged: ExponentialMovingAverage?
+    public internal(set) var averaged: ExponentialMovingAverage?
     /// The gradient length before clipping at the last step (a sudden jump means trouble).
     public private(set) var lastGradientNorm: Float = 0
 

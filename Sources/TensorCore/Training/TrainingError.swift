@@ -4,6 +4,8 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     case setting(String, value: String, mustBe: String)
     /// A batch whose tensors do not fit the network or each other.
     case batchShape(String)
+    /// A saved training state that cannot be continued: not one, damaged, or of another run.
+    case state(String)
 
     public var description: String {
         switch self {
@@ -11,6 +13,8 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
             return "the \(name) must be \(requirement), got \(value)"
         case .batchShape(let problem):
             return "the training batch does not fit: \(problem)"
+        case .state(let problem):
+            return "the training state cannot be resumed: \(problem)"
         }
     }
 }

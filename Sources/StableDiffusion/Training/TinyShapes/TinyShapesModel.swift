@@ -31,6 +31,17 @@ public enum TinyShapesModel {
         downBlockTypes: ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
         upBlockTypes: ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"], sampleSize: pictureSize / 8)
 
+    /// Pictures no training run sees (training uses the recipe's seed and the next one), for
+    /// measuring the VAE and the sample sheets' reference.
+    public static let heldOut = ShapesDataset(seed: 0xFFFF_FFFF)
+
+    /// The prompts of the sample sheets: every colour, shape and position, and both left-out pairs.
+    public static let samplePrompts = [
+        "a red circle on the left", "a green square at the top", "a blue triangle on the right", "a yellow circle at the bottom",
+        "a green triangle", "a red square on the right", "a blue circle", "a yellow triangle at the top",
+        "a green circle on the left", "a red triangle at the bottom", "a blue square", "a yellow square on the right",
+    ]
+
     /// The tokenizer: BPE merges learned from the words of every caption of the grammar (the
     /// left-out pairs' words are all in other captions too), so every word is one token.
     public static func tokenizer() throws -> CLIPTokenizer {

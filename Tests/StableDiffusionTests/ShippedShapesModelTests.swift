@@ -1,0 +1,78 @@
+import Foundation
+import StableDiffusion
+import TensorCore
+import Testing
+
+/// The model shipped in `Examples/tiny-shapes`, judged by what it draws: each picture is read back
+/// by its pixels (`ShapeReading`) and compared with the prompt.
+@Suite("The shipped shapes model follows its prompts")
+struct ShippedShapesModelTests {
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Examples/tiny-shapes")
+
+    static func pipeline() throws -> StableDiffusionPipeline { try StableDiffusionPipeline(checkpoint: folder.path) }
+
+    /// Reads what the model draws for `captions` at `seeds`; returns the readings (nil: nothing drawn).
+    static func readings(_ pipeline: StableDiffusionPipeline, _ scenes: [ShapeScene], seeds: [UInt64])
+        throws -> [(scene: ShapeScene, reading: ShapeReading?)] {
+        try scenes.flatMap { scene in
+            try seeds.map { seed in
+                let request = GenerationRequest(prompt: scene.caption, steps: 20, guidanceScale: 3, seed: seed, width: 64, height: 64)
+                return (scene, ShapeReading(try pipeline.generate(request).image))
+            }
+        }
+    }
+
+    @Test("the folder is a miniature of a diffusers download, under 8 MB, with 16-bit weights")
+    func folderLayout() throws {
+        var bytes = 0
+        let enumerator = FileManager.default.enumerator(at: Self.folder, includingPropertiesForKeys: [.fileSizeKey])!
+        for case let url as URL in enumerator {
+            bytes += try url.resourceValues(forKeys: [.fileSizeKey]).fileSize ?? 0
+        }
+        #expect(bytes < 8_000_000)
+        let pipeline = try Self.pipeline()
+        #expect(pipeline.checkpoint.layout == .diffusers)
+        #expect(pipeline.configuration.unet == TinyShapesModel.unet)
+        #expect(pipeline.checkpoint.stores[.unet]!.record("conv_in.weight")!.type == .float16)
+        // The scaling factor was measured, not copied from SD (0.18215).
+        #expect(pipeline.configuration.vae.scalingFactor != 1 && pipeline.configuration.vae.scalingFactor != 0.18215)
+    }
+
+    @Test("colour and position match the prompt for nearly every caption of the grammar")
+    func followsPrompts() throws {
+        let pipeline = try Self.pipeline()
+        let scenes = ShapeScene.Colour.allCases.flatMap { colour in ShapeScene.Shape.allCases.flatMap { shape in
+            ShapeScene.Position.allCases.map { ShapeScene(colour: colour, shape: shape, position: $0) }
+        }}
+        let results = try Self.readings(pipeline, scenes, seeds: [0])
+        let right = results.filter { $0.reading?.colour == $0.scene.colour && $0.reading?.position == $0.scene.position }
+        let wrong = results.filter { r in !right.contains { $0.scene.caption == r.scene.caption } }
+        #expect(right.count >= 57, "wrong: \(wrong.map { "\($0.scene.caption) → \($0.reading?.description ?? "nothing")" })")
+    }
+
+    @Test("it draws the two pairs it never saw, a green triangle and a red square, in every position")
+    func composesLeftOutPairs() throws {
+        let pipeline = try Self.pipeline()
+        let scenes = ShapesDataset.leftOut.flatMap { colour, shape in
+            ShapeScene.Position.allCases.map { ShapeScene(colour: colour, shape: shape, position: $0) }
+        }
+        let results = try Self.readings(pipeline, scenes, seeds: [0, 1])
+        let right = results.filter { $0.reading?.colour == $0.scene.colour && $0.reading?.position == $0.scene.position }
+        #expect(right.count >= 18, "\(results.map { "\($0.scene.caption) → \($0.reading?.description ?? "nothing")" })")
+    }
+
+    @Test("its VAE redraws held-out pictures at 30 dB or more")
+    func autoencoderQuality() throws {
+        let vae = try Self.pipeline().vae()
+        let (pictures, _) = TinyShapesModel.heldOut.batch(0..<64)
+        let decoded = try vae.decode(try vae.encode(pictures).mean)
+        var squared = 0.0
+        for (a, b) in zip(pictures.scalars, decoded.scalars) {
+            let d = Double(min(max((a + 1) / 2, 0), 1) - min(max((b + 1) / 2, 0), 1))
+            squared += d * d
+        }
+        let psnr = 10 * log10(1 / (squared / Double(pictures.count)))
+        #expect(psnr >= 30)
+    }
+}
