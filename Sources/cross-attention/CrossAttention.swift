@@ -55,6 +55,9 @@ struct CrossAttention: ParsableCommand {
     @Option(help: "Folder for the pictures, the animation and the CSV file.")
     var output: String = "output/cross-attention"
 
+    @Option(help: ArgumentHelp("Also write each word's attention map, averaged over heads, layers and steps, as a NumPy .npy file (02-red.npy, ...) into this folder.", valueName: "dir"))
+    var saveMaps: String?
+
     @Flag(help: "Run straight through without waiting for Enter.")
     var noPause = false
 
@@ -125,6 +128,12 @@ struct CrossAttention: ParsableCommand {
                 first \(CLIPTokenizer.maximumContentLength), so the last \(tokens.truncatedCount) are ignored
 
                 """.utf8))
+        }
+        if let saveMaps {
+            guard pipeline != nil else {
+                throw LessonError("--save-maps needs a model: the maps are recorded inside a real UNet (pass --checkpoint)")
+            }
+            try ensureDirectory(saveMaps)
         }
         let out = try LessonOutput(output, parameters: [
             ("lesson", "cross-attention"), ("prompt", prompt), ("seed", "\(seed)"), ("steps", "\(steps)"),

@@ -92,6 +92,15 @@ struct WatchedGeneration {
             sheet.append(tile(lit))
             labels.append(String(format: "%d %@ %.1f%%", position, token.description, 100 * share))
         }
+        if let folder = lesson.saveMaps {
+            try ensureDirectory(folder)
+            for (k, token) in tokens.tokens.enumerated() {
+                let name = String(format: "%02d-%@.npy", k + 1, Self.fileName(for: token.text))
+                try NumPyFile.write(maps.meanMap(position: k + 1), to: folder + "/" + name)
+            }
+            narrator.show(String(format: "wrote %d maps of %dx%d latent pixels to %@/ (numpy.load(\"%@/02-....npy\"))",
+                                 tokens.tokens.count, maps.latentHeight, maps.latentWidth, folder, folder))
+        }
         narrator.show("wrote \(tokens.tokens.count) heatmaps, "
                       + out.path(String(format: "%02d-%@.png", 1, Self.fileName(for: tokens.tokens[0].text))) + " ...")
         let all = RGBImage.grid(sheet, columns: min(4, sheet.count), labels: labels,

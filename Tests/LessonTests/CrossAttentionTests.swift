@@ -1,5 +1,6 @@
 import Foundation
 import FrameExport
+import LessonKit
 import Testing
 
 @Suite("Lesson 4: cross-attention, run as a user would")
@@ -51,6 +52,45 @@ struct CrossAttentionTests {
         }
     }
 
+    @Test("--save-maps with the shapes model: one .npy per word; 'red' and 'circle' look hardest at the circle")
+    func savedMapsLocalise() throws {
+        let folder = try LessonRunner.temporaryFolder()
+        let shapes = ExamplePicturesTests.projectFolder.appendingPathComponent("Examples/tiny-shapes").path
+        let run = try LessonRunner.run("cross-attention", [
+            "--no-pause", "--output", "out", "--checkpoint", shapes, "--width", "64", "--height", "64",
+            "--steps", "20", "--cfg", "3", "--prompt", "a red circle on the left", "--save-maps", "maps",
+        ], in: folder)
+        #expect(run.status == 0, "stderr: \(run.errors)")
+        let maps = folder.appendingPathComponent("maps")
+        #expect(LessonRunner.files(in: maps) == ["01-a.npy", "02-red.npy", "03-circle.npy", "04-on.npy", "05-the.npy", "06-left.npy"])
+        // Which 8x8-pixel cells (one latent pixel each) the circle covers, read from the picture
+        // (its top 64 rows; the caption is below).
+        let picture = try RGBImage(contentsOfFile: folder.appendingPathComponent("out/picture.png").path)
+            .cropped(x: 0, y: 0, width: 64, height: 64).toTensor()
+        var coverage = [Double](repeating: 0, count: 64)
+        for y in 0..<64 {
+            for x in 0..<64 {
+                let rgb = (0..<3).map { picture.scalars[$0 * 4096 + y * 64 + x] }
+                if rgb.max()! - rgb.min()! > 0.6 { coverage[(y / 8) * 8 + x / 8] += 1 / 64 }
+            }
+        }
+        let onCircle = coverage.indices.filter { coverage[$0] > 0.25 }
+        #expect(!onCircle.isEmpty && onCircle.allSatisfy { $0 % 8 < 4 }, "the circle should be on the left: \(coverage)")
+        func brightness(_ word: String) throws -> (peakCoverage: Double, ratio: Float) {
+            let map = try NumPyFile.read(maps.appendingPathComponent(word).path)
+            #expect(map.shape == [8, 8])
+            let peak = map.scalars.indices.max { map.scalars[$0] < map.scalars[$1] }!
+            let on = onCircle.map { map.scalars[$0] }.reduce(0, +) / Float(onCircle.count)
+            let offCells = map.scalars.indices.filter { !onCircle.contains($0) }
+            let off = offCells.map { map.scalars[$0] }.reduce(0, +) / Float(offCells.count)
+            return (coverage[peak], on / off)
+        }
+        // "circle" lights its circle clearly; "red" only faintly, but its brightest cell is on the circle too.
+        let circle = try brightness("03-circle.npy"), red = try brightness("02-red.npy")
+        #expect(circle.peakCoverage > 0.5 && circle.ratio > 1.5, "circle: \(circle)")
+        #expect(red.peakCoverage > 0 && red.ratio > 1, "red: \(red)")
+    }
+
     @Test("a prompt over 75 tokens is run with a warning that names what is cut off")
     func longPrompt() throws {
         let folder = try LessonRunner.temporaryFolder()
@@ -68,6 +108,7 @@ struct CrossAttentionTests {
         BadInput(arguments: ["--steps", "0"], message: "--steps must be at least 1"),
         BadInput(arguments: ["--width", "100"], message: "--width must be a multiple of 8"),
         BadInput(arguments: ["--cfg", "-1"], message: "--cfg"),
+        BadInput(arguments: ["--save-maps", "maps"], message: "--save-maps needs a model"),
         BadInput(arguments: ["--checkpoint", "no-such-model.safetensors"], message: "no-such-model.safetensors"),
         BadInput(arguments: ["--checkpoint", "notes.txt"], message: "notes.txt"),
     ])

@@ -1,4 +1,5 @@
 import StableDiffusion
+import TensorCore
 
 /// Collects, during one generation, where in the picture each prompt token is looked at.
 ///
@@ -127,6 +128,19 @@ public final class AttentionMaps {
             }
         }
         return Self.scaledToUnit(map)
+    }
+
+    /// The `(h, w)` map of one content position averaged over the steps, unscaled: at each latent
+    /// pixel, the probability with which it attends to that token, averaged over heads, layers
+    /// and steps (what `normalisedMap` stretches to 0...1 for display).
+    public func meanMap(position: Int) -> Tensor {
+        var map = [Float](repeating: 0, count: latentHeight * latentWidth)
+        if (1...tokenCount).contains(position) {
+            for step in steps {
+                for i in map.indices { map[i] += step.maps[position - 1][i] / Float(steps.count) }
+            }
+        }
+        return Tensor(shape: [latentHeight, latentWidth], scalars: map)
     }
 
     /// Mean share of attention of content positions, averaged over steps.
