@@ -43,6 +43,22 @@ struct SDTrainTests {
         #expect(picture.width == 64 && picture.height == 64)
     }
 
+    @Test("--minutes ends each phase early, and recipe.json records the steps actually taken")
+    func timeLimit() throws {
+        let folder = try LessonRunner.temporaryFolder()
+        let run = try LessonRunner.run("sd", ["train", "--output", "model"] + Self.miniature
+                                       + ["--autoencoder-steps", "100000", "--diffusion-steps", "100000", "--minutes", "0.1"], in: folder)
+        #expect(run.status == 0, "\(run.errors)")
+        let data = try Data(contentsOf: folder.appendingPathComponent("model/training/recipe.json"))
+        let recipe = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let autoencoder = try #require(recipe["autoencoderSteps"] as? Int), diffusion = try #require(recipe["diffusionSteps"] as? Int)
+        #expect((1..<100_000).contains(autoencoder) && (1..<100_000).contains(diffusion), "\(recipe)")
+        let rows = try String(contentsOf: folder.appendingPathComponent("model/training/losses.csv"), encoding: .utf8)
+            .split(separator: "\n").count - 1
+        #expect(rows == autoencoder + diffusion)
+        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("model/model_index.json").path))
+    }
+
     @Test("bad input: one clear message, non-zero exit, nothing written", arguments: [
         BadInput(arguments: ["--minutes", "0"], message: "--minutes must be a positive number"),
         BadInput(arguments: ["--diffusion-batch", "0"], message: "the diffusion batch must be"),
