@@ -43,7 +43,7 @@ extension VAELatents {
         let name = (path as NSString).lastPathComponent
         let panel = RGBImage.sideBySide([preview, decoded.resized(width: width, height: height, filter: .nearest)],
                                         labels: ["\(z.shape[3])x\(z.shape[2])x4 latents (mixed to RGB)", "decoded"],
-                                        title: "decode(" + name + " / 0.18215)")
+                                        title: "decode(" + name + String(format: " / %g)", vae.scalingFactor))
         narrator.show("wrote " + (try out.save(panel, as: "decoded-latents.png", extra: [("latents", name)])))
         narrator.say("Files written:\n" + out.summary)
     }

@@ -35,7 +35,7 @@ extension VAELatents {
         tiles.append(shown(RGBImage(tensor: LatentPreview.rgb(z))))
         labels.append("channels 0-3 mixed to RGB")
         return RGBImage.grid(tiles, columns: 5, labels: labels,
-                             title: "z = 0.18215 * encoder mean, \(w)x\(h)x4; each channel coloured over its own range")
+                             title: String(format: "z = %g * encoder mean, ", encoding.scalingFactor) + "\(w)x\(h)x4; each channel coloured over its own range")
     }
 
     /// Stage 5: the original, its reconstruction and where they differ.

@@ -92,25 +92,26 @@ extension VAELatents {
     /// The scaling factor, and what forgetting to undo it does.
     func showScalingFactor(_ vae: AutoencoderKL, x: Tensor, encoding: LatentEncoding, decoded: Tensor,
                            shown: (RGBImage) -> RGBImage, _ narrator: Narrator, _ out: LessonOutput) throws {
-        narrator.stage("The scaling factor 0.18215")
         let scale = encoding.scalingFactor, z = encoding.latents
+        let s = String(format: "%g", scale)   // 0.18215 in SD 1.x; each model measures its own
+        narrator.stage("The scaling factor \(s)")
         narrator.say(String(format: """
             The encoder's raw latents μ have standard deviation %.3f; times %.5f that becomes %.3f. The noise ε the \
             UNet was trained to remove has standard deviation 1, so the scaling puts picture and noise on the same \
             footing and the noise schedule's ᾱ means what it says.
             """, encoding.mean.standardDeviation, scale, z.standardDeviation))
         narrator.say("The factor is undone before decoding. Forgetting that, either way, gives these:")
-        let forgot = try vae.decode(z)                                      // latents 1/0.18215 = 5.5x too small
-        let twice = try vae.decode(z * (1 / (scale * scale)))               // 5.5x too large
+        let forgot = try vae.decode(z)                                      // latents 1/s too small (5.5x in SD 1.x)
+        let twice = try vae.decode(z * (1 / (scale * scale)))               // 1/s too large
         let psnr = [decoded, forgot, twice].map { PixelComparison.peakSignalToNoise(x, $0) }
-        narrator.show("decode(z / 0.18215), right:".padded(to: 40) + String(format: "PSNR %5.1f dB", psnr[0]))
+        narrator.show("decode(z / \(s)), right:".padded(to: 40) + String(format: "PSNR %5.1f dB", psnr[0]))
         narrator.show("decode(z), forgot to divide:".padded(to: 40)
                       + String(format: "PSNR %5.1f dB  (latents %.1fx too small)", psnr[1], encoding.scalingMistake))
-        narrator.show("decode(z / 0.18215²), divided twice:".padded(to: 40)
+        narrator.show("decode(z / \(s)²), divided twice:".padded(to: 40)
                       + String(format: "PSNR %5.1f dB  (latents %.1fx too large)", psnr[2], encoding.scalingMistake))
         let panel = RGBImage.sideBySide([decoded, forgot, twice].map { shown(RGBImage(tensor: $0)) },
-                                        labels: ["decode(z / 0.18215): right", "decode(z): forgot to divide",
-                                                 "decode(z / 0.18215^2): divided twice"],
+                                        labels: ["decode(z / \(s)): right", "decode(z): forgot to divide",
+                                                 "decode(z / \(s)^2): divided twice"],
                                         title: "the scaling factor must be undone exactly once before decoding")
         narrator.show("wrote " + (try out.save(panel, as: "05-scaling.png")))
         narrator.pause()
