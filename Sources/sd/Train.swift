@@ -116,8 +116,12 @@ struct Train: ParsableCommand {
             progress?.update(report.step, total: report.steps, detail: losses)
         }
         progress?.finish()
-        print("wrote the model to \(output)/ (the diffusers layout) and its training record to \(output)/training/")
         if let psnr = run.lastPSNR { print(String(format: "held-out round trips through the VAE: PSNR %.1f dB", psnr)) }
-        print("try: sd generate --checkpoint \(output) --prompt \"a green triangle on the left\" --output triangle.png")
+        guard training.recipe.diffusionSteps > 0 else {
+            print("no diffusion steps, so no model was written; the autoencoder's progress is in \(output)/training/")
+            return
+        }
+        print("wrote the model to \(output)/ (the diffusers layout) and its training record to \(output)/training/")
+        print("try: sd generate --checkpoint \(output) --prompt \"a green triangle on the left\" --cfg 3 --output triangle.png")
     }
 }
