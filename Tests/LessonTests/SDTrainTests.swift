@@ -1,5 +1,7 @@
 import Foundation
 import FrameExport
+import StableDiffusion
+import TensorCore
 import Testing
 
 /// `sd train` run as a user would, on a miniature recipe (a few steps of two pictures).
@@ -70,12 +72,8 @@ struct SDTrainTests {
         let folder = try LessonRunner.temporaryFolder()
         try RGBImage(width: 8, height: 8, color: .white).writePNG(to: folder.appendingPathComponent("start.png").path)
         // A safetensors file with one tensor: a valid file, but no training state.
-        var plain = Data()
-        let header = Data(#"{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#.utf8)
-        plain.append(contentsOf: withUnsafeBytes(of: UInt64(header.count).littleEndian) { Array($0) })
-        plain.append(header)
-        plain.append(contentsOf: [0, 0, 128, 63])
-        try plain.write(to: folder.appendingPathComponent("plain.safetensors"))
+        try SafeTensorsWriter.write(["w": Tensor(shape: [1], scalars: [1])],
+                                    to: folder.appendingPathComponent("plain.safetensors").path)
         let before = LessonRunner.files(in: folder)
         let run = try LessonRunner.run("sd", ["train", "--output", "model"] + Self.miniature + bad.arguments, in: folder)
         #expect(run.status != 0)

@@ -34,7 +34,8 @@ struct LatentPool {
 
     /// The standard deviation of one latent drawn from every picture: SD set its scaling factor
     /// to one over this number (0.18215 for its VAE), so the UNet sees latents of spread 1, the
-    /// spread of the noise it is trained to remove.
+    /// spread of the noise it is trained to remove. Like `torch.std`, which SD used, it divides by
+    /// n − 1 (`Tensor.standardDeviation` divides by n).
     func sampleStandardDeviation(seed: UInt64) -> Float {
         var generator = TorchGenerator(seed: seed)
         let z = sample(Array(0..<count), generator: &generator).scalars

@@ -125,7 +125,7 @@ public final class TinyShapesTraining {
 
     /// Every step's own random stream: (seed, phase, step) → a generator seed.
     private func stepSeed(phase: Phase, step: Int) -> UInt64 {
-        var mixer = SplitMix64(seed: recipe.seed ^ (phase == .autoencoder ? 0xA0 : 0xD1) << 56 ^ UInt64(step))
+        var mixer = SplitMix64(seed: recipe.seed ^ ((phase == .autoencoder ? 0xA0 : 0xD1) << 56) ^ UInt64(step))
         return mixer.next()
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import LessonKit
 import StableDiffusion
 import TensorCore
 import Testing
@@ -7,8 +8,7 @@ import Testing
 /// by its pixels (`ShapeReading`) and compared with the prompt.
 @Suite("The shipped shapes model follows its prompts")
 struct ShippedShapesModelTests {
-    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Examples/tiny-shapes")
+    static let folder = ExamplePicturesTests.projectFolder.appendingPathComponent("Examples/tiny-shapes")
 
     static func pipeline() throws -> StableDiffusionPipeline { try StableDiffusionPipeline(checkpoint: folder.path) }
 
@@ -64,15 +64,8 @@ struct ShippedShapesModelTests {
 
     @Test("its VAE redraws held-out pictures at 30 dB or more")
     func autoencoderQuality() throws {
-        let vae = try Self.pipeline().vae()
-        let (pictures, _) = TinyShapesModel.heldOut.batch(0..<64)
-        let decoded = try vae.decode(try vae.encode(pictures).mean)
-        var squared = 0.0
-        for (a, b) in zip(pictures.scalars, decoded.scalars) {
-            let d = Double(min(max((a + 1) / 2, 0), 1) - min(max((b + 1) / 2, 0), 1))
-            squared += d * d
-        }
-        let psnr = 10 * log10(1 / (squared / Double(pictures.count)))
+        // The number `sd train` prints: held-out pictures 0..<64, encoded to the mean, decoded.
+        let psnr = try ShapesTrainingPictures.roundTrips(vae: Self.pipeline().vae(), step: 0).psnr
         #expect(psnr >= 30)
     }
 }
