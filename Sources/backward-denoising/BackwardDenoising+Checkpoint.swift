@@ -5,12 +5,18 @@ import LessonKit
 import StableDiffusion
 import TensorCore
 
-/// With a checkpoint: real Stable Diffusion text-to-image, every step opened up.
+/// With a trained network: text-to-image with the shapes model or a Stable Diffusion checkpoint,
+/// every step opened up.
 extension BackwardDenoising {
+    /// The options, with `model`'s defaults where none was given; `side` is the model's picture size.
+    func drawing(model: LessonModel, side: Int) -> LessonDrawing {
+        LessonDrawing(model: model, side: side, prompt: prompt, cfg: cfg, width: width, height: height,
+                      defaults: (sd: Self.defaultPrompt, shapes: Self.shapesPrompt))
+    }
+
     /// The generation this run asks for.
-    func request(scheduler: SchedulerKind, steps: Int) -> GenerationRequest {
-        GenerationRequest(prompt: prompt ?? Self.defaultPrompt, steps: steps, guidanceScale: cfg, seed: seed,
-                          width: width, height: height, scheduler: scheduler)
+    func request(_ drawing: LessonDrawing, scheduler: SchedulerKind, steps: Int) -> GenerationRequest {
+        drawing.request(steps: steps, seed: seed, scheduler: scheduler)
     }
 
     /// The samplers and step counts of the comparison grid (empty for 'none').
@@ -37,39 +43,61 @@ extension BackwardDenoising {
         return (samplers, counts)
     }
 
-    func runWithCheckpoint(_ path: String, narrator: Narrator) throws {
+    func runWithModel(_ model: LessonModel, narrator: Narrator, output: String) throws {
         // Open the checkpoint before creating anything, so a bad path leaves no folder behind.
-        let pipeline = try LessonCheckpoint.pipeline(path)
-        let request = request(scheduler: scheduler, steps: steps)
+        let pipeline = try LessonCheckpoint.pipeline(model.path)
+        let drawing = drawing(model: model, side: pipeline.configuration.unet.sampleSize * 8)
+        let request = request(drawing, scheduler: scheduler, steps: steps)
+        try request.validate()
         let (samplers, counts) = try comparison()
         let out = try LessonOutput(output, parameters: [
-            ("lesson", "backward-denoising"), ("checkpoint", (path as NSString).lastPathComponent),
-            ("prompt", request.prompt), ("seed", "\(seed)"), ("steps", "\(steps)"), ("cfg", "\(cfg)"),
-            ("scheduler", scheduler.rawValue), ("size", "\(width)x\(height)"),
+            ("lesson", "backward-denoising"), ("checkpoint", model.name),
+            ("prompt", request.prompt), ("seed", "\(seed)"), ("steps", "\(steps)"), ("cfg", "\(drawing.cfg)"),
+            ("scheduler", scheduler.rawValue), ("size", "\(drawing.width)x\(drawing.height)"),
         ])
 
-        try showPromptAndNoise(request, pipeline: pipeline, narrator)
+        try showPromptAndNoise(request, model: model, pipeline: pipeline, narrator)
         let (recorded, time) = try showDenoisingLoop(request, pipeline: pipeline, narrator, out)
-        try showDecodedSteps(recorded, pipeline: pipeline, prompt: request.prompt, narrator, out)
+        try showDecodedSteps(recorded, pipeline: pipeline, request: request, narrator, out)
         if !samplers.isEmpty {
-            try showSamplers(samplers, counts: counts, time: time, pipeline: pipeline, narrator, out)
+            try showSamplers(samplers, counts: counts, drawing: drawing, time: time, pipeline: pipeline, narrator, out)
         }
         narrator.stage("Done")
         narrator.say("Files written:\n" + out.summary)
+        if model.isShapesModel {
+            // One guided step (batch 2) of each UNet, counted from its architecture.
+            let here = UNet2DConditionModel.flopCount(configuration: pipeline.configuration.unet, latentHeight: request.height / 8,
+                                                      latentWidth: request.width / 8, batch: 2)
+            let sd = UNet2DConditionModel.flopCount(configuration: StableDiffusionConfiguration.sd15.unet, latentHeight: 64,
+                                                    latentWidth: 64, batch: 2)
+            narrator.say(String(format: """
+                With Stable Diffusion 1.5 (--checkpoint PATH) the same stages run at 512x512 with 64x64x4 latents \
+                and an 860-million-weight UNet: %@ per step instead of %@, %.0f times the arithmetic, for pictures \
+                of anything its captions described.
+                """, Format.flops(gflop: sd / 1e9), Format.flops(gflop: here / 1e9), sd / here))
+        }
     }
 
     /// Stage 1: the text and the starting noise.
-    func showPromptAndNoise(_ request: GenerationRequest, pipeline: StableDiffusionPipeline, _ narrator: Narrator) throws {
+    func showPromptAndNoise(_ request: GenerationRequest, model: LessonModel, pipeline: StableDiffusionPipeline,
+                            _ narrator: Narrator) throws {
         narrator.stage("The prompt and the starting noise")
-        let tokens = try pipeline.tokenizer().tokenize(request.prompt)
+        if model.isShapesModel { narrator.say(LessonCheckpoint.aboutTheShapesModel) }
+        let tokenizer = try pipeline.tokenizer()
+        let tokens = tokenizer.tokenize(request.prompt)
         let cut = tokens.truncatedCount > 0 ? " (the last \(tokens.truncatedCount) do not fit and are ignored)" : ""
-        narrator.say("Prompt: \"\(request.prompt)\" → \(tokens.tokens.count) tokens for CLIP\(cut).")
-        let latentShape = [1, pipeline.configuration.unet.inChannels, height / 8, width / 8]
+        narrator.say("Prompt: \"\(request.prompt)\" → \(tokens.tokens.count) tokens for the text encoder\(cut).")
+        let unknown = tokenizer.wordsWithoutToken(in: request.prompt)
+        if model.isShapesModel, !unknown.isEmpty {
+            narrator.say("The shapes model never saw the words \(unknown.joined(separator: ", ")); it draws from the rest.")
+        }
+        let latentShape = [1, pipeline.configuration.unet.inChannels, request.height / 8, request.width / 8]
         narrator.say("""
             The picture is made in latent space: \(latentShape[1]) x \(latentShape[2]) x \(latentShape[3]) numbers \
-            for a \(width)x\(height) picture (lesson 3 explains why). Sampling starts from pure noise of that shape, \
-            seed \(seed), sampler \(scheduler.rawValue): \(scheduler.summary).
+            for a \(request.width)x\(request.height) picture (lesson 3 explains why). Sampling starts from pure noise \
+            of that shape, seed \(seed), sampler \(scheduler.rawValue): \(scheduler.summary).
             """)
+        let cfg = request.guidanceScale
         if request.usesGuidance {
             narrator.say("""
                 Guidance w = \(cfg): every step runs the UNet twice (as one batch of two), once with the empty prompt \
@@ -112,7 +140,7 @@ extension BackwardDenoising {
             .joined(separator: ", "))
         let final = RGBImage(tensor: result.image)
         narrator.preview(final)
-        let caption = "\(request.prompt)\nseed \(seed), \(steps) steps, \(scheduler.rawValue), cfg \(cfg)"
+        let caption = "\(request.prompt)\nseed \(seed), \(steps) steps, \(scheduler.rawValue), cfg \(request.guidanceScale)"
         narrator.show("wrote " + (try out.save(final.captioned(caption), as: "00-result.png")))
         var animation = AnimatedGIF()
         for (i, step) in recorded.enumerated() {
@@ -130,7 +158,7 @@ extension BackwardDenoising {
     }
 
     /// Stage 3: selected steps through the real decoder.
-    func showDecodedSteps(_ recorded: [DenoisingStep], pipeline: StableDiffusionPipeline, prompt: String,
+    func showDecodedSteps(_ recorded: [DenoisingStep], pipeline: StableDiffusionPipeline, request: GenerationRequest,
                           _ narrator: Narrator, _ out: LessonOutput) throws {
         narrator.stage("The predicted picture through the VAE decoder")
         narrator.say("""
@@ -138,7 +166,7 @@ extension BackwardDenoising {
             goes through the real VAE decoder, the same one that makes the final picture.
             """)
         let vae = try pipeline.vae()
-        let cell = GridCell.size(width: width, height: height)
+        let cell = GridCell.size(width: request.width, height: request.height)
         var tiles: [RGBImage] = [], labels: [String] = []
         let picked = StepSelection.evenlySpaced(recorded.count, count: 5)
         for i in picked {
@@ -152,13 +180,13 @@ extension BackwardDenoising {
             labels.append("x0 (VAE)  step \(i + 1)")
         }
         narrator.show("wrote " + (try out.save(RGBImage.grid(tiles, columns: picked.count, labels: labels,
-                                                            title: "\(prompt) (seed \(seed))"),
+                                                            title: "\(request.prompt) (seed \(seed))"),
                                                as: "02-steps.png")))
         narrator.pause()
     }
 
     /// Stage 4: samplers and step counts, same seed.
-    func showSamplers(_ samplers: [SchedulerKind], counts: [Int], time: DenoisingTime,
+    func showSamplers(_ samplers: [SchedulerKind], counts: [Int], drawing: LessonDrawing, time: DenoisingTime,
                       pipeline: StableDiffusionPipeline, _ narrator: Narrator, _ out: LessonOutput) throws {
         narrator.stage("Samplers and step counts, same seed")
         narrator.say("""
@@ -168,12 +196,12 @@ extension BackwardDenoising {
         let cost = time.comparison(samplers: samplers.count, stepCounts: counts)
         narrator.say(String(format: "That is %d more steps, about %.0f s at this run's %.2f s per step (--compare-samplers none skips it).",
                             cost.steps, cost.seconds, time.perStep))
-        let cell = GridCell.size(width: width, height: height)
+        let cell = GridCell.size(width: drawing.width, height: drawing.height)
         var grid: [RGBImage] = [], labels: [String] = []
         for kind in samplers {
             for n in counts {
                 let begin = Date()
-                let image = try pipeline.generate(request(scheduler: kind, steps: n)).image
+                let image = try pipeline.generate(request(drawing, scheduler: kind, steps: n)).image
                 grid.append(RGBImage(tensor: image).resized(width: cell.width, height: cell.height))
                 labels.append("\(kind.rawValue), \(n) steps")
                 narrator.show(kind.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0)

@@ -8,15 +8,17 @@ import TensorCore
 /// Lesson 2: the reverse process. Start from pure noise and remove a little of it at every step,
 /// steered by the text, until a picture remains.
 ///
-/// Without a checkpoint the lesson needs no download and no training: the denoiser is the exact,
-/// optimal one for a small built-in set of pictures (`OptimalDenoiser`), driven by the very
-/// sampler code Stable Diffusion uses (`DDIMScheduler`, with η = 0 for DDIM and η = 1 for DDPM's
-/// ancestral sampling). With a checkpoint it runs real text-to-image and opens up every step
-/// (`BackwardDenoising+Checkpoint.swift`). The numbers come from `LessonKit`; this file narrates.
+/// First, with no download and no training, the denoiser is the exact, optimal one for a small
+/// built-in set of pictures (`OptimalDenoiser`), driven by the very sampler code Stable Diffusion
+/// uses (`DDIMScheduler`, with η = 0 for DDIM and η = 1 for DDPM's ancestral sampling). Then a
+/// trained network takes its place: the shipped shapes model by default, or the checkpoint named
+/// with `--checkpoint`, whose every step is opened up (`BackwardDenoising+Checkpoint.swift`).
+/// The numbers come from `LessonKit`; this file narrates.
 ///
 /// ```
-/// backward-denoising                                        # built-in pictures, Enter to advance
-/// backward-denoising --no-pause --steps 50 --seed 7 --prompt sea
+/// backward-denoising                                        # built-in pictures, then the shapes model
+/// backward-denoising --no-pause --checkpoint none --steps 50 --seed 7 --prompt sea
+/// backward-denoising --prompt "a green triangle on the left" --cfg 1
 /// backward-denoising --checkpoint v1-5-pruned-emaonly.safetensors --prompt "a red fox in snow"
 /// ```
 @main
@@ -25,18 +27,22 @@ struct BackwardDenoising: ParsableCommand {
         commandName: "backward-denoising",
         abstract: "Lesson 2: watch a sampler turn pure noise into a picture, step by step.",
         discussion: """
-            Without a checkpoint the lesson uses the exact denoiser of a small built-in picture set \
-            (offline, seconds). With --checkpoint (or SD_CHECKPOINT) it runs Stable Diffusion. \
+            The lesson first uses the exact denoiser of a small built-in picture set, then the shapes model \
+            shipped in Examples/tiny-shapes (offline, under a minute). With --checkpoint (or SD_CHECKPOINT) it \
+            runs that Stable Diffusion checkpoint instead; --checkpoint none keeps to the built-in pictures. \
             The lesson text is in Lessons/02-backward-denoising.md.
             """)
 
     @Option(help: ArgumentHelp("""
-        A Stable Diffusion 1.x .safetensors file or diffusers folder (default: $SD_CHECKPOINT; none: the built-in \
-        pictures).
+        A Stable Diffusion 1.x .safetensors file or diffusers folder (default: $SD_CHECKPOINT, else the shipped \
+        shapes model; 'none': the built-in pictures only).
         """, valueName: "path"))
     var checkpoint: String?
 
-    @Option(help: "What to draw. Without a checkpoint: words from the built-in pictures' labels, such as 'sea' or 'grass'.")
+    @Option(help: """
+        What the model draws (default: '\(BackwardDenoising.shapesPrompt)' with the shapes model). With --checkpoint \
+        none: words from the built-in pictures' labels, such as 'sea' or 'grass'.
+        """)
     var prompt: String?
 
     @Option(help: "Sampling steps (1...1000).")
@@ -45,25 +51,28 @@ struct BackwardDenoising: ParsableCommand {
     @Option(help: "Seed of the starting noise (same as torch.manual_seed).")
     var seed: UInt64 = 42
 
-    @Option(help: "Width in pixels, a multiple of 8 (with a checkpoint).")
-    var width = 512
+    @Option(help: "Width in pixels, a multiple of 8 (default: the model's, 512 for SD 1.x and 64 for the shapes model).")
+    var width: Int?
 
-    @Option(help: "Height in pixels, a multiple of 8 (with a checkpoint).")
-    var height = 512
+    @Option(help: "Height in pixels, a multiple of 8 (default: the model's).")
+    var height: Int?
 
     @Option(help: "Sampler with a checkpoint: \(SchedulerKind.allCases.map(\.rawValue).joined(separator: ", ")).")
     var scheduler: SchedulerKind = .ddim
 
-    @Option(help: "Classifier-free guidance scale w: ε = ε_uncond + w · (ε_text − ε_uncond); 1 or less turns it off.")
-    var cfg: Float = 7.5
+    @Option(help: """
+        Classifier-free guidance scale w: ε = ε_uncond + w · (ε_text − ε_uncond); 1 or less turns it off \
+        (default: 7.5, and 3 for the shapes model).
+        """)
+    var cfg: Float?
 
-    @Option(help: "With a checkpoint: samplers for the comparison grid, comma-separated (or 'none').")
+    @Option(help: "With a model: samplers for the comparison grid, comma-separated (or 'none').")
     var compareSamplers = "ddim,euler-a,dpmpp-2m-karras"
 
-    @Option(help: "With a checkpoint: step counts for the comparison grid, comma-separated.")
+    @Option(help: "With a model: step counts for the comparison grid, comma-separated.")
     var compareSteps = "5,10"
 
-    @Option(help: "Without a checkpoint: side of the built-in pictures in pixels (16...128).")
+    @Option(help: "Side of the built-in pictures in pixels (16...128).")
     var size = 48
 
     @Option(help: "Folder for the pictures, the animations and the numbers.")
@@ -75,6 +84,7 @@ struct BackwardDenoising: ParsableCommand {
     @OptionGroup var kernelsOption: KernelsOption
 
     static let defaultPrompt = "a lighthouse on a rocky coast at sunset, oil painting"
+    static let shapesPrompt = "a blue triangle at the top"
     /// The timesteps at which stage 2 shows picture 1 to the denoiser.
     static let probeTimesteps = [999, 990, 980, 960, 900, 500]
     /// The words stage 5 steers with when no --prompt is given.
@@ -86,12 +96,14 @@ struct BackwardDenoising: ParsableCommand {
         guard (1...1000).contains(steps) else {
             throw ValidationError("--steps must be between 1 and 1000 (the training schedule's length), got \(steps)")
         }
-        guard cfg.isFinite, cfg >= 0 else { throw ValidationError("--cfg must be 0 or more, got \(cfg)") }
-        if LessonCheckpoint.path(checkpoint) != nil {
-            do { try request(scheduler: scheduler, steps: steps).validate() } catch { throw ValidationError("\(error)") }
+        if let cfg, !(cfg.isFinite && cfg >= 0) { throw ValidationError("--cfg must be 0 or more, got \(cfg)") }
+        guard (16...128).contains(size) else { throw ValidationError("--size must be between 16 and 128, got \(size)") }
+        let model = LessonCheckpoint.model(checkpoint)
+        if let model {
+            let drawing = drawing(model: model, side: 512)
+            do { try request(drawing, scheduler: scheduler, steps: steps).validate() } catch { throw ValidationError("\(error)") }
             _ = try comparison()
         } else {
-            guard (16...128).contains(size) else { throw ValidationError("--size must be between 16 and 128, got \(size)") }
             if let prompt, PictureSet(size: 16).indices(matching: prompt).isEmpty {
                 let labels = PictureSet(size: 16).pictures.map { "'\($0.label)'" }.joined(separator: ", ")
                 throw ValidationError("""
@@ -106,16 +118,21 @@ struct BackwardDenoising: ParsableCommand {
         let narrator = Narrator(pauses: !noPause)
         narrator.title("Lesson 2 · Backward denoising",
                        subtitle: "from pure noise to a picture: remove a little noise at every step, steered by the text")
-        if let path = LessonCheckpoint.path(checkpoint) {
-            try runWithCheckpoint(path, narrator: narrator)
-        } else {
-            try runBuiltIn(narrator)
+        switch LessonCheckpoint.model(checkpoint) {
+        case nil:
+            try runBuiltIn(narrator, next: nil)
+        case let model? where model.isShapesModel:
+            try runBuiltIn(narrator, next: model)
+            try runWithModel(model, narrator: narrator, output: output + "/shapes-model")
+        case let model?:
+            try runWithModel(model, narrator: narrator, output: output)
         }
     }
 
-    // MARK: - Without a checkpoint: the perfect denoiser of a small picture set
+    // MARK: - The perfect denoiser of a small picture set
 
-    func runBuiltIn(_ narrator: Narrator) throws {
+    /// The built-in stages; `next` is the shapes model that takes over afterwards, if any.
+    func runBuiltIn(_ narrator: Narrator, next: LessonModel?) throws {
         let set = PictureSet(size: size)
         let denoiser = OptimalDenoiser(matrix: set.matrix)
         let out = try LessonOutput(output, parameters: [
@@ -124,7 +141,7 @@ struct BackwardDenoising: ParsableCommand {
         ])
         var csv = ["sampler,step,timestep,alpha_bar,sigma,x_std,noise_std,x0_std,top_weight,top_picture"]
 
-        try showTrainingSet(set, narrator, out)
+        try showTrainingSet(set, next: next, narrator, out)
         try showPerfectDenoiser(denoiser, set: set, narrator, out)
         let (ddim, ddpm) = try sampleFromNoise(denoiser, set: set, narrator, out)
         csv += ddim.steps.map { csvRow($0, sampler: "ddim") } + ddpm.steps.map { csvRow($0, sampler: "ddpm") }
@@ -133,25 +150,37 @@ struct BackwardDenoising: ParsableCommand {
         try showToyShapes(narrator, out)
 
         narrator.show("wrote " + (try out.save(text: csv.joined(separator: "\n") + "\n", as: "steps.csv")))
-        narrator.stage("Done")
         narrator.say("Files written:\n" + out.summary)
-        narrator.say("""
-            With a Stable Diffusion checkpoint (--checkpoint PATH or SD_CHECKPOINT) the same lesson opens up every \
-            step of real text-to-image.
-            """)
+        if next == nil {
+            narrator.stage("Done")
+            narrator.say("""
+                With a model (the shipped shapes model, found when you run from the project folder, or a Stable \
+                Diffusion checkpoint named with --checkpoint PATH or SD_CHECKPOINT) the lesson goes on to open up \
+                every step of a trained network.
+                """)
+        } else {
+            narrator.say("""
+                Now the same samplers with a trained network instead of the perfect denoiser: the shapes model, \
+                which never stored its training pictures and has to draw from what it learned.
+                """)
+            narrator.pause()
+        }
     }
 
     /// The shape every built-in sample has: one picture of the set.
     var pictureShape: [Int] { [1, 3, size, size] }
 
     /// Stage 1: the "training set".
-    func showTrainingSet(_ set: PictureSet, _ narrator: Narrator, _ out: LessonOutput) throws {
+    func showTrainingSet(_ set: PictureSet, next: LessonModel?, _ narrator: Narrator, _ out: LessonOutput) throws {
         narrator.stage("The training set")
         narrator.say("""
-            No checkpoint given, so this lesson brings its own tiny world: \(set.pictures.count) pictures of \
-            \(size)x\(size) pixels, drawn by code. Every number in this lesson is exact; nothing was trained.
+            The lesson starts in a tiny world of its own: \(set.pictures.count) pictures of \(size)x\(size) pixels, \
+            drawn by code. Every number in its first stages is exact; nothing was trained.
             """)
-        narrator.say(LessonCheckpoint.howToGetOne)
+        narrator.say(next == nil ? LessonCheckpoint.howToGetOne : """
+            After these stages a trained network takes over: the shapes model shipped in \
+            \(LessonCheckpoint.shapesModelFolder).
+            """)
         narrator.preview(RGBImage.grid(set.pictures.map { RGBImage(tensor: $0.pixels) }, columns: 4), columns: 60)
         narrator.show("wrote " + (try out.save(trainingSetPicture(set), as: "00-training-set.png")))
         narrator.pause()
@@ -281,9 +310,12 @@ struct BackwardDenoising: ParsableCommand {
             prediction). Stable Diffusion does the same with one network, fed the text or an empty prompt, and \
             mixes the two noise predictions:
             """)
+        let cfg = cfg ?? 7.5
         narrator.show("ε = ε_uncond + w · (ε_text − ε_uncond)        w = --cfg = \(cfg)")
         var csv: [String] = [], tiles: [RGBImage] = [], labels: [String] = []
-        for word in prompt.map({ [$0] }) ?? Self.defaultWords {
+        // --prompt steers the built-in pictures only when no model will use it.
+        let words = LessonCheckpoint.model(checkpoint) == nil ? prompt.map { [$0] } : nil
+        for word in words ?? Self.defaultWords {
             let subset = set.indices(matching: word)
             let run = try denoiser.sample(shape: pictureShape, steps: steps, eta: 0, seed: seed,
                                           guidance: .init(subset: subset, scale: cfg))

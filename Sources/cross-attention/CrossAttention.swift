@@ -9,12 +9,14 @@ import TensorCore
 ///
 /// Reads top to bottom like the lesson (`Lessons/04-cross-attention.md`): the prompt becomes
 /// tokens, the tokens become a 77x768 embedding, a toy shows `softmax(Q Kᵀ / √d) V` by hand,
-/// and, with a checkpoint, a real generation is watched from inside: which pixels look at which
-/// word, at every step, at several guidance scales, and when one word is swapped
-/// (`WatchedGeneration.swift`). The numbers come from `LessonKit`; these files narrate them.
+/// and a real generation is watched from inside: which pixels look at which word, at every step,
+/// at several guidance scales, and when one word is swapped (`WatchedGeneration.swift`). The
+/// model is the shipped shapes model unless `--checkpoint` names another (`none`: tokens and the
+/// toy only). The numbers come from `LessonKit`; these files narrate them.
 ///
 /// ```
-/// cross-attention                                   # tokens and the toy; pauses after each stage
+/// cross-attention                                   # the shapes model; pauses after each stage
+/// cross-attention --prompt "a green triangle at the bottom" --swap green=blue --save-maps maps
 /// cross-attention --checkpoint v1-5-pruned-emaonly.safetensors --prompt "a red apple on a wooden table"
 /// cross-attention --no-pause --prompt "a cat on a sofa" --swap cat=dog --steps 15 --seed 7
 /// ```
@@ -26,15 +28,24 @@ struct CrossAttention: ParsableCommand {
         discussion: "The lesson text is in Lessons/04-cross-attention.md.")
 
     static let defaultPrompt = "a red apple on a wooden table"
+    static let shapesPrompt = "a red circle on the left"
+    /// The word swapped in the last stage when --swap is not given, if the prompt has it.
+    static let defaultSwaps = ["apple": "pear", "circle": "triangle"]
     static let guidanceScales: [Float] = [1, 3, 7.5, 12]
 
-    @Option(help: "Stable Diffusion 1.x checkpoint (.safetensors or diffusers folder; default: $SD_CHECKPOINT, else none).")
+    @Option(help: """
+        Stable Diffusion 1.x checkpoint (.safetensors or diffusers folder; default: $SD_CHECKPOINT, else the shipped \
+        shapes model; 'none': tokens and the toy only).
+        """)
     var checkpoint: String?
 
-    @Option(help: "The prompt (at most 75 tokens are read).")
-    var prompt: String = CrossAttention.defaultPrompt
+    @Option(help: """
+        The prompt, at most 75 tokens (default: '\(CrossAttention.shapesPrompt)' with the shapes model, \
+        '\(CrossAttention.defaultPrompt)' otherwise).
+        """)
+    var prompt: String?
 
-    @Option(help: "One word to swap for the last comparison, as OLD=NEW (default: apple=pear when the prompt has 'apple').")
+    @Option(help: "One word to swap for the last comparison, as OLD=NEW (default: apple=pear or circle=triangle, if the prompt has it).")
     var swap: String?
 
     @Option(help: "Sampling steps (1...1000).")
@@ -43,14 +54,14 @@ struct CrossAttention: ParsableCommand {
     @Option(help: "Seed of the starting noise (the same for every picture of the run).")
     var seed: UInt64 = 42
 
-    @Option(help: "Width in pixels, a multiple of 8 (64...2048).")
-    var width: Int = 512
+    @Option(help: "Width in pixels, a multiple of 8, 64...2048 (default: the model's, 512 for SD 1.x and 64 for the shapes model).")
+    var width: Int?
 
-    @Option(help: "Height in pixels, a multiple of 8 (64...2048).")
-    var height: Int = 512
+    @Option(help: "Height in pixels, a multiple of 8, 64...2048 (default: the model's).")
+    var height: Int?
 
-    @Option(help: "Classifier-free guidance scale of the main picture; 1 or less turns guidance off.")
-    var cfg: Float = 7.5
+    @Option(help: "Classifier-free guidance scale of the main picture; 1 or less turns guidance off (default 7.5; 3 for the shapes model).")
+    var cfg: Float?
 
     @Option(help: "Folder for the pictures, the animation and the CSV file.")
     var output: String = "output/cross-attention"
@@ -64,27 +75,33 @@ struct CrossAttention: ParsableCommand {
     @OptionGroup var kernelsOption: KernelsOption
 
     mutating func validate() throws {
-        guard !prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
-            throw ValidationError("--prompt is empty: cross-attention needs words to attend to; try --prompt \"\(Self.defaultPrompt)\"")
+        if let prompt, prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            throw ValidationError("--prompt is empty: cross-attention needs words to attend to; try --prompt \"\(Self.shapesPrompt)\"")
         }
+        // The model's own size is known only once it is open; 512 stands in for it here.
+        let drawing = drawing(model: LessonCheckpoint.model(checkpoint), side: 512)
         do {
-            try request(prompt: prompt, cfg: cfg).validate()
+            try drawing.request(steps: steps, seed: seed).validate()
         } catch let error as GenerationError {
             throw ValidationError(error.description)
         }
-        _ = try parsedSwap()
+        _ = try parsedSwap(PromptWords.words(drawing.prompt))
     }
 
-    /// The generation settings shared by every picture of the run.
-    func request(prompt: String, cfg: Float) -> GenerationRequest {
-        GenerationRequest(prompt: prompt, steps: steps, guidanceScale: cfg, seed: seed, width: width, height: height)
+    /// The options, with `model`'s defaults where none was given; `side` is the model's picture size.
+    func drawing(model: LessonModel?, side: Int) -> LessonDrawing {
+        LessonDrawing(model: model, side: side, prompt: prompt, cfg: cfg, width: width, height: height,
+                      defaults: (sd: Self.defaultPrompt, shapes: Self.shapesPrompt))
     }
 
-    /// `--swap OLD=NEW` as (word index in the prompt, old, new), or nil when there is nothing to swap.
-    func parsedSwap() throws -> (index: Int, old: String, new: String)? {
-        let words = promptWords
+    /// `--swap OLD=NEW` as (index among `words`, old, new), or nil when there is nothing to swap.
+    func parsedSwap(_ words: [String]) throws -> (index: Int, old: String, new: String)? {
         guard let swap else {
-            return words.firstIndex { PromptWords.core(of: $0) == "apple" }.map { ($0, "apple", "pear") }
+            for (i, word) in words.enumerated() {
+                let core = PromptWords.core(of: word)
+                if let new = Self.defaultSwaps[core] { return (i, core, new) }
+            }
+            return nil
         }
         let parts = swap.split(separator: "=", omittingEmptySubsequences: false).map {
             $0.trimmingCharacters(in: .whitespaces)
@@ -99,15 +116,15 @@ struct CrossAttention: ParsableCommand {
         return (index, parts[0].lowercased(), parts[1])
     }
 
-    var promptWords: [String] { PromptWords.words(prompt) }
-
     func run() throws {
         let narrator = Narrator(pauses: !noPause)
         narrator.title("Lesson 4 · Cross-attention",
                        subtitle: "softmax(Q K^T / √d) V   — every pixel asks the words, and the words steer the picture")
         // Everything that can fail on the user's input happens before the output folder exists.
-        let checkpointPath = LessonCheckpoint.path(checkpoint)
-        let pipeline = try checkpointPath.map { try LessonCheckpoint.pipeline($0) }
+        let model = LessonCheckpoint.model(checkpoint)
+        let pipeline = try model.map { try LessonCheckpoint.pipeline($0.path) }
+        let drawing = drawing(model: model, side: (pipeline?.configuration.unet.sampleSize ?? 64) * 8)
+        let prompt = drawing.prompt
         if let pipeline {
             // Build the three networks now, so a damaged checkpoint stops the lesson here.
             do {
@@ -121,7 +138,7 @@ struct CrossAttention: ParsableCommand {
         let tokenizer = try pipeline?.tokenizer() ?? CLIPTokenizer()
         let tokens = tokenizer.tokenize(prompt)
         guard !tokens.tokens.isEmpty else { throw LessonError("--prompt '\(prompt)' has no tokens") }
-        let swap = try parsedSwap()
+        let swap = try parsedSwap(PromptWords.words(prompt))
         if tokens.truncatedCount > 0 {
             FileHandle.standardError.write(Data("""
                 warning: the prompt is \(tokens.tokens.count + tokens.truncatedCount) tokens long; CLIP reads only the \
@@ -137,12 +154,14 @@ struct CrossAttention: ParsableCommand {
         }
         let out = try LessonOutput(output, parameters: [
             ("lesson", "cross-attention"), ("prompt", prompt), ("seed", "\(seed)"), ("steps", "\(steps)"),
+            ("checkpoint", model?.name ?? "none"),
         ])
 
-        showTokens(tokens, tokenizer: tokenizer, narrator: narrator)
+        if model?.isShapesModel == true { narrator.say(LessonCheckpoint.aboutTheShapesModel) }
+        showTokens(tokens, prompt: prompt, tokenizer: tokenizer, narrator: narrator)
         narrator.pause()
         if let pipeline {
-            try showEmbedding(tokens, pipeline: pipeline, narrator: narrator, out: out)
+            try showEmbedding(tokens, prompt: prompt, pipeline: pipeline, narrator: narrator, out: out)
         } else {
             explainEmbedding(narrator)
         }
@@ -159,12 +178,12 @@ struct CrossAttention: ParsableCommand {
                 """)
             return
         }
-        try WatchedGeneration(lesson: self, pipeline: pipeline, tokens: tokens, swap: swap,
-                              narrator: narrator, out: out).run()
+        try WatchedGeneration(lesson: self, drawing: drawing, isShapesModel: model?.isShapesModel == true,
+                              pipeline: pipeline, tokens: tokens, swap: swap, narrator: narrator, out: out).run()
     }
 
     /// Stage 1: the prompt as CLIP's tokens.
-    func showTokens(_ tokens: TokenizedPrompt, tokenizer: CLIPTokenizer, narrator: Narrator) {
+    func showTokens(_ tokens: TokenizedPrompt, prompt: String, tokenizer: CLIPTokenizer, narrator: Narrator) {
         narrator.stage("From words to tokens")
         narrator.say("""
             CLIP's tokenizer lower-cases the prompt, splits it into words and punctuation, and cuts rare words into \
@@ -186,7 +205,7 @@ struct CrossAttention: ParsableCommand {
                                  end + 1, CLIPTokenizer.contextLength - 1, tokens.ids[end + 1], tokens.paddingCount))
         }
         let pieces = tokens.wordPieceCount > 0 ? "; a token shown with a trailing '-' is the first part of a longer word." : "."
-        narrator.say("\(promptWords.count) words became \(tokens.tokens.count) tokens" + pieces)
+        narrator.say("\(PromptWords.words(prompt).count) words became \(tokens.tokens.count) tokens" + pieces)
         if tokens.truncatedCount > 0 {
             let (all, dropped) = PromptWords.droppedTokens(prompt, tokens: tokens, tokenizer: tokenizer)
             narrator.say("""
@@ -199,7 +218,7 @@ struct CrossAttention: ParsableCommand {
     }
 
     /// Stage 2, with a checkpoint: the text embedding and the length of each of its vectors.
-    func showEmbedding(_ tokens: TokenizedPrompt, pipeline: StableDiffusionPipeline, narrator: Narrator,
+    func showEmbedding(_ tokens: TokenizedPrompt, prompt: String, pipeline: StableDiffusionPipeline, narrator: Narrator,
                        out: LessonOutput) throws {
         let embedding = try pipeline.encode(prompts: [prompt])                       // (1, 77, D)
         let d = embedding.shape[2]
@@ -219,12 +238,15 @@ struct CrossAttention: ParsableCommand {
             narrator.show(String(format: "%8d   %@ %8.2f", position, text.padding(toLength: 18, withPad: " ", startingAt: 0),
                                  lengths.lengths[position]))
         }
-        narrator.say(String(format: "The start token's vector is %.2f times as long as the average of the others. ",
-                            lengths.startRatio(endPosition: tokens.endPosition)) + """
+        let startRatio = lengths.startRatio(endPosition: tokens.endPosition)
+        narrator.say(String(format: "The start token's vector is %.2f times as long as the average of the others. ", startRatio)
+                     + (startRatio > 1.5 ? """
             It has read nothing before it, so it is the same for every prompt; the UNet uses it as a resting place \
-            for attention, as the next stages show. The padding vectors are not empty either; they have read the \
-            whole prompt.
-            """)
+            for attention, as the next stages show.
+            """ : """
+            It has read nothing before it, so it is the same for every prompt. SD 1.x's UNet rests most of its \
+            attention on it; the next stages show where this model's attention goes instead.
+            """) + " The padding vectors are not empty either; they have read the whole prompt.")
         let strip = embeddingPicture(embedding.reshaped([CLIPTokenizer.contextLength, d]), tokens: tokens)
         narrator.show("wrote " + (try out.save(strip, as: "text-embedding.png")))
     }

@@ -47,7 +47,7 @@ extension WatchedGeneration {
 
     /// The picture lit by a 0...1 latent-size map (see `RGBImage.spotlit`).
     func spotlight(_ image: RGBImage, _ map: [Float]) -> RGBImage {
-        image.spotlit(by: map, mapHeight: lesson.height / 8, mapWidth: lesson.width / 8)
+        image.spotlit(by: map, mapHeight: drawing.height / 8, mapWidth: drawing.width / 8)
     }
 
     /// A picture scaled so that its longer side is `side` pixels.

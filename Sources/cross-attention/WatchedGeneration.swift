@@ -9,6 +9,9 @@ import TensorCore
 /// drawn in `WatchedGeneration+Pictures.swift`.
 struct WatchedGeneration {
     let lesson: CrossAttention
+    /// The prompt, guidance and size, the model's defaults filled in.
+    let drawing: LessonDrawing
+    let isShapesModel: Bool
     let pipeline: StableDiffusionPipeline
     let tokens: TokenizedPrompt
     let swap: (index: Int, old: String, new: String)?
@@ -44,7 +47,7 @@ struct WatchedGeneration {
             layers.
             """)
         let started = Date()
-        let main = try generate(prompt: lesson.prompt, tokens: tokens, cfg: lesson.cfg, progress: true)
+        let main = try generate(prompt: drawing.prompt, tokens: tokens, cfg: drawing.cfg, progress: true)
         let seconds = Date().timeIntervalSince(started)
         let maps = main.maps
         let sizes = maps.distinctLayerSizes.map { "\($0.width)x\($0.height)" }.joined(separator: ", ")
@@ -59,11 +62,17 @@ struct WatchedGeneration {
         let shares = maps.averageShares
         narrator.say(String(format: """
             On average a pixel gives %.0f%% of its attention to <start>, %.0f%% to the end token and padding, and only \
-            %.0f%% to the %d words of the prompt. In a trained SD 1.x model most of it rests on <start>, a token that \
-            carries no meaning and so changes little; the words' small share is what steers the picture.
-            """, 100 * shares.start, 100 * shares.end, 100 * shares.words, tokens.tokens.count))
+            %.0f%% to the %d words of the prompt.
+            """, 100 * shares.start, 100 * shares.end, 100 * shares.words, tokens.tokens.count) + " " + (shares.start > shares.end ? """
+            Most of it rests on <start>, a token that carries no meaning and so changes little (as in SD 1.x); the \
+            words' small share is what steers the picture.
+            """ : """
+            Most of it rests on the end token and the padding: they come after every word and have read the whole \
+            prompt, so they carry its gist, a summary any pixel can consult. (SD 1.x's UNet parks most of its \
+            attention on <start> instead.) The words' own share is what places things.
+            """))
         narrator.preview(main.image)
-        narrator.show("wrote " + (try out.save(main.image.captioned(lesson.prompt), as: "picture.png", extra: [("cfg", "\(lesson.cfg)")])))
+        narrator.show("wrote " + (try out.save(main.image.captioned(drawing.prompt), as: "picture.png", extra: [("cfg", "\(drawing.cfg)")])))
         narrator.show("wrote " + (try out.save(text: csv(maps), as: "attention.csv")))
         narrator.pause()
         return (main, seconds)
@@ -104,10 +113,15 @@ struct WatchedGeneration {
         narrator.show("wrote \(tokens.tokens.count) heatmaps, "
                       + out.path(String(format: "%02d-%@.png", 1, Self.fileName(for: tokens.tokens[0].text))) + " ...")
         let all = RGBImage.grid(sheet, columns: min(4, sheet.count), labels: labels,
-                                title: "\"\(lesson.prompt)\": where each token is looked at (bright = most)")
-        narrator.say("""
+                                title: "\"\(drawing.prompt)\": where each token is looked at (bright = most)")
+        narrator.say(isShapesModel ? """
+            In the shapes model the shape word lights up its shape and a place word its side of the picture. The \
+            colour word is often fainter: the text encoder reads left to right, so the shape word's vector has \
+            already read the colour, and the UNet can take the colour from there. With a random-weight model the \
+            maps are noise.
+            """ : """
             Nouns usually light up their object; adjectives light up what they describe; small words (a, on, the) \
-            spread thinly. With a random or tiny model the maps are noise.
+            spread thinly. With a random-weight model the maps are noise.
             """)
         narrator.show("wrote " + (try out.save(all, as: "words.png")))
         narrator.pause()
@@ -135,17 +149,17 @@ struct WatchedGeneration {
     func showGuidanceScales(_ main: Watched, seconds: Double) throws {
         let focus = focusPositions(main.maps), name = focusName(focus)
         narrator.stage("Guidance scale: how loudly the words speak")
-        let more = CrossAttention.guidanceScales.filter { $0 != lesson.cfg }.count
+        let more = CrossAttention.guidanceScales.filter { $0 != drawing.cfg }.count
         narrator.say("""
             Classifier-free guidance runs the UNet twice per step, with the prompt and with an empty prompt, and \
             pushes the prediction away from the empty one: ε = ε_empty + w · (ε_prompt − ε_empty). Attention itself \
             is unchanged; what changes is how much the difference it makes counts. Same seed, w = 1, 3, 7.5, 12, \
             with the map of "\(name)" underneath.
-            """ + String(format: " The picture above took %.0f s; this stage makes %d more%@, about as long each.",
+            """ + String(format: " The picture above took %.1f s; this stage makes %d more%@, about as long each.",
                          seconds, more, swap == nil ? "" : " and the next stage 1"))
         var pictures: [RGBImage] = [], overlays: [RGBImage] = [], labels: [String] = []
         for scale in CrossAttention.guidanceScales {
-            let watched = scale == lesson.cfg ? main : try generate(prompt: lesson.prompt, tokens: tokens, cfg: scale, progress: false)
+            let watched = scale == drawing.cfg ? main : try generate(prompt: drawing.prompt, tokens: tokens, cfg: scale, progress: false)
             let share = watched.maps.share(positions: focus)
             let contrast = TensorSummary(watched.image.toTensor()).standardDeviation
             narrator.show(String(format: "w = %4.1f: \"%@\" gets %.2f%% of the attention; picture contrast (std of pixels) %.3f",
@@ -156,10 +170,19 @@ struct WatchedGeneration {
         }
         let guidance = RGBImage.grid(pictures + overlays, columns: pictures.count,
                                      labels: labels + labels.map { "\($0): \"\(name)\"" },
-                                     title: "\"\(lesson.prompt)\", seed \(lesson.seed): guidance scale w")
+                                     title: "\"\(drawing.prompt)\", seed \(lesson.seed): guidance scale w")
         narrator.say("""
-            At w = 1 the words act only through attention, and the picture follows them loosely. Higher w \
-            exaggerates what the words changed: stronger colours and contrast, and past about 10 an over-cooked look.
+            At w = 1 the sampler uses the prompted prediction as it is, and the picture follows the words as well as \
+            the network learned them. Larger w extrapolates: it goes w times as far in the direction the words \
+            moved the prediction, to predictions the network never made in training (it learned only w = 0, the \
+            empty prompt, and w = 1). A little of that sharpens what the words asked for; too much over-shoots.
+            """)
+        narrator.say(isShapesModel ? """
+            This small model is trained well enough that w = 1 to 3 already draws what the prompt says; at 7.5 and \
+            12 the shape bulges and its colour runs. SD 1.x follows its prompts loosely at w = 1 and is usually run \
+            at 7.5, where its colours and contrast grow; past about 10 it looks over-cooked.
+            """ : """
+            In SD 1.x that shows as stronger colours and contrast, and past about 10 an over-cooked look.
             """)
         narrator.show("wrote " + (try out.save(guidance, as: "guidance-scales.png")))
         narrator.pause()
@@ -170,15 +193,15 @@ struct WatchedGeneration {
         narrator.stage("Swapping one word")
         guard let swap else {
             narrator.say("""
-                Skipped: the prompt has no 'apple'. Give --swap OLD=NEW (one word of the prompt and its replacement) \
+                Skipped: the prompt has none of the words swapped by default (\(CrossAttention.defaultSwaps.keys.sorted().joined(separator: ", "))). Give --swap OLD=NEW (one word of the prompt and its replacement) \
                 to see this stage.
                 """)
             return
         }
-        let words = PromptWords.swapping(lesson.promptWords, at: swap.index, with: swap.new)
+        let words = PromptWords.swapping(PromptWords.words(drawing.prompt), at: swap.index, with: swap.new)
         let swapped = words.joined(separator: " ")
         let tokenizer = try pipeline.tokenizer()
-        let oldPositions = PromptWords.tokenPositions(ofWord: swap.index, in: lesson.promptWords, tokenizer: tokenizer)
+        let oldPositions = PromptWords.tokenPositions(ofWord: swap.index, in: PromptWords.words(drawing.prompt), tokenizer: tokenizer)
         let newPositions = PromptWords.tokenPositions(ofWord: swap.index, in: words, tokenizer: tokenizer)
         let swappedTokens = tokenizer.tokenize(swapped)
         guard oldPositions.allSatisfy({ $0 <= tokens.tokens.count }), newPositions.allSatisfy({ $0 <= swappedTokens.tokens.count }) else {
@@ -189,7 +212,7 @@ struct WatchedGeneration {
             Same seed, same settings, one word changed: "\(swapped)". The starting noise is identical, and so is every \
             other token up to the swapped one, so the layout tends to stay while the object changes.
             """)
-        let other = try generate(prompt: swapped, tokens: swappedTokens, cfg: lesson.cfg, progress: false)
+        let other = try generate(prompt: swapped, tokens: swappedTokens, cfg: drawing.cfg, progress: false)
         let before = main.maps.normalisedMap(positions: oldPositions)
         let after = other.maps.normalisedMap(positions: newPositions)
         narrator.show(String(format: "\"%@\" map vs \"%@\" map: correlation %.2f", swap.old, swap.new,
@@ -198,7 +221,7 @@ struct WatchedGeneration {
                              main.image.meanAbsoluteDifference(to: other.image)))
         let comparison = RGBImage.grid([tile(main.image), tile(spotlight(main.image, before)),
                                         tile(other.image), tile(spotlight(other.image, after))], columns: 4,
-                                       labels: [lesson.prompt, "\"\(swap.old)\"", swapped, "\"\(swap.new)\""],
+                                       labels: [drawing.prompt, "\"\(swap.old)\"", swapped, "\"\(swap.new)\""],
                                        title: "one word swapped, seed \(lesson.seed): \(swap.old) -> \(swap.new)")
         narrator.show("wrote " + (try out.save(comparison, as: "swapped-word.png", extra: [("swap", "\(swap.old)=\(swap.new)")])))
     }
@@ -207,7 +230,7 @@ struct WatchedGeneration {
 
     /// One picture, with the cross-attention observer attached.
     func generate(prompt: String, tokens: TokenizedPrompt, cfg: Float, progress: Bool) throws -> Watched {
-        let request = lesson.request(prompt: prompt, cfg: cfg)
+        let request = drawing.request(steps: lesson.steps, seed: lesson.seed, prompt: prompt, cfg: cfg)
         let maps = AttentionMaps(latentHeight: request.height / 8, latentWidth: request.width / 8,
                                  tokenCount: tokens.tokens.count, batch: request.usesGuidance ? 1 : 0)
         var previews: [RGBImage] = []
@@ -230,7 +253,7 @@ struct WatchedGeneration {
     /// content token (with a letter in it) that gets the most attention.
     func focusPositions(_ maps: AttentionMaps) -> [Int] {
         if let swap, let tokenizer = try? pipeline.tokenizer() {
-            let positions = PromptWords.tokenPositions(ofWord: swap.index, in: lesson.promptWords, tokenizer: tokenizer)
+            let positions = PromptWords.tokenPositions(ofWord: swap.index, in: PromptWords.words(drawing.prompt), tokenizer: tokenizer)
             if positions.allSatisfy({ $0 <= tokens.tokens.count }) { return positions }
         }
         return [maps.loudestWordPosition(tokens: tokens.tokens)]

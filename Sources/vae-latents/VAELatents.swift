@@ -11,12 +11,13 @@ import TensorCore
 /// Reads top to bottom like the lesson (`Lessons/03-vae-latents.md`): the picture, the encoder and
 /// decoder on paper, the latents themselves, the way back and what it loses, the scaling factor,
 /// noise in latent space against noise on pixels, a random latent, and what one UNet step costs
-/// on latents against pixels. Without a checkpoint it teaches everything that needs only shapes.
+/// on latents against pixels. By default the VAE is the shipped shapes model's, working on a
+/// drawn shape; with `--checkpoint none` the lesson teaches everything that needs only shapes.
 /// The numbers come from `LessonKit`; the stages that need the VAE's weights are in
 /// `VAELatents+VAE.swift`.
 ///
 /// ```
-/// vae-latents                                              # shapes and costs, no download needed
+/// vae-latents                                              # the shapes model's VAE, no download needed
 /// vae-latents --checkpoint v1-5-pruned-emaonly.safetensors --image photo.jpg --save-latents z.npy
 /// vae-latents --checkpoint v1-5-pruned-emaonly.safetensors --load-latents z.npy
 /// ```
@@ -27,14 +28,23 @@ struct VAELatents: ParsableCommand {
         abstract: "Lesson 3: squeeze a picture into 4 x H/8 x W/8 latents and back, and see what that saves.",
         discussion: "The lesson text is in Lessons/03-vae-latents.md.")
 
-    @Option(help: "A PNG or JPEG picture (default: Examples/hills.png, drawn by code).")
+    @Option(help: """
+        A PNG or JPEG picture (default: a drawn red circle with the shapes model, else Examples/hills.png, drawn by \
+        code).
+        """)
     var image: String?
 
-    @Option(help: "A Stable Diffusion 1.x checkpoint: a .safetensors file or a diffusers folder (default: $SD_CHECKPOINT).")
+    @Option(help: """
+        A Stable Diffusion 1.x checkpoint: a .safetensors file or a diffusers folder (default: $SD_CHECKPOINT, else \
+        the shipped shapes model; 'none': no VAE).
+        """)
     var checkpoint: String?
 
-    @Option(help: "The picture is scaled so that its longer side has this many pixels, then to multiples of 8 (64...1024).")
-    var size: Int = 256
+    @Option(help: """
+        The picture is scaled so that its longer side has this many pixels, then to multiples of 8 (64...1024; \
+        default 256, and 64 for the shapes model's own picture).
+        """)
+    var size: Int?
 
     @Option(help: """
         Timesteps at which to compare noise in latent space with noise on pixels, comma-separated, each in 0...999.
@@ -60,7 +70,9 @@ struct VAELatents: ParsableCommand {
 
     mutating func validate() throws {
         _ = try parsedTimesteps()
-        guard (64...1024).contains(size) else { throw ValidationError("--size must be between 64 and 1024, got \(size)") }
+        if let size, !(64...1024).contains(size) {
+            throw ValidationError("--size must be between 64 and 1024, got \(size)")
+        }
         if let saveLatents {
             guard saveLatents.hasSuffix(".npy") else {
                 throw ValidationError("--save-latents: '\(saveLatents)' must end in .npy")
@@ -88,23 +100,25 @@ struct VAELatents: ParsableCommand {
                        subtitle: "512x512x3 pixels -> 64x64x4 latents: why Stable Diffusion runs on a home PC")
 
         // Read every input before creating anything, so bad input leaves no folder behind.
-        let checkpointPath = LessonCheckpoint.path(checkpoint)
-        if checkpointPath == nil, saveLatents != nil || loadLatents != nil {
+        let model = LessonCheckpoint.model(checkpoint)
+        if model == nil, saveLatents != nil || loadLatents != nil {
             throw LessonError("--\(saveLatents != nil ? "save" : "load")-latents needs a checkpoint's VAE, and none was given. "
                               + LessonCheckpoint.howToGetOne)
         }
-        let pipeline = try checkpointPath.map { try LessonCheckpoint.pipeline($0) }
+        let pipeline = try model.map { try LessonCheckpoint.pipeline($0.path) }
         let vae: AutoencoderKL? = try pipeline.map { pipeline in
             do { return try pipeline.vae() } catch { throw LessonError("cannot use checkpoint: \(error)") }
         }
         let sdConfiguration = pipeline?.configuration ?? .sd15
         let loaded = try loadLatents.map { try readLatents($0, channels: sdConfiguration.vae.latentChannels) }
-        let input = loaded == nil ? try InputPicture.load(image) : nil
+        let drawsShape = model?.isShapesModel == true && image == nil
+        let input = loaded != nil ? nil : drawsShape ? Self.shapePicture : try InputPicture.load(image)
+        let side = size ?? (drawsShape ? TinyShapesModel.pictureSize : 256)
 
         let out = try LessonOutput(output, parameters: [
-            ("lesson", "vae-latents"), ("seed", "\(seed)"),
-            ("checkpoint", checkpointPath.map { ($0 as NSString).lastPathComponent } ?? "none"),
+            ("lesson", "vae-latents"), ("seed", "\(seed)"), ("checkpoint", model?.name ?? "none"),
         ])
+        if model?.isShapesModel == true { narrator.say(LessonCheckpoint.aboutTheShapesModel) }
 
         // --load-latents: decode the file and stop (a VAE and the latents were checked above).
         if let vae, let loaded, let loadLatents {
@@ -113,7 +127,7 @@ struct VAELatents: ParsableCommand {
         }
         guard let (picture, source) = input else { return }                // loaded above whenever latents were not
 
-        let clean = try showPicture(picture, source: source, narrator, out)
+        let clean = try showPicture(picture, source: source, side: side, narrator, out)
         try showStages(configuration: sdConfiguration.vae, picture: clean, narrator, out)
         try showCompression(configuration: sdConfiguration.vae, picture: clean, narrator, out)
         if let vae {
@@ -121,20 +135,37 @@ struct VAELatents: ParsableCommand {
         } else {
             explainWhatNeedsWeights(narrator)
         }
-        try showCosts(configuration: sdConfiguration, describedAs: pipeline == nil ? "SD 1.5's UNet" : "this checkpoint's UNet",
-                      narrator, out)
+        // The cost of diffusion on pixels is SD's story: the shapes model's UNet would make it about tiny numbers.
+        let named = model?.isShapesModel == false
+        try showCosts(configuration: named ? sdConfiguration : .sd15,
+                      describedAs: named ? "this checkpoint's UNet" : "SD 1.5's UNet", narrator, out)
 
         narrator.stage("Done")
         narrator.say("Files written:\n" + out.summary)
+        if model?.isShapesModel == true {
+            narrator.say("""
+                With SD 1.5 (--checkpoint PATH) the VAE is the same design with 128 to 512 channels and 2 ResNets per \
+                level instead of 16 to 32 and 1, trained on photos: any picture comes back at about 23-27 dB, and its \
+                scaling factor is 0.18215.
+                """)
+        }
         narrator.say("Next: Lessons/04-cross-attention.md shows how the prompt steers the UNet.")
+    }
+
+    /// The shapes model's picture: a red circle on the left, from the held-out pictures no training run saw.
+    static var shapePicture: (image: RGBImage, source: String) {
+        let scene = TinyShapesModel.heldOut.scene(colour: .red, shape: .circle, position: .left, index: 0)
+        return (RGBImage(tensor: scene.render(size: TinyShapesModel.pictureSize)),
+                "'\(scene.caption)', drawn by code (a held-out picture: the shapes model never saw it)")
     }
 
     // MARK: - The stages that need only shapes
 
     /// Stage 1: the picture, as numbers.
-    func showPicture(_ picture: RGBImage, source: String, _ narrator: Narrator, _ out: LessonOutput) throws -> RGBImage {
+    func showPicture(_ picture: RGBImage, source: String, side: Int, _ narrator: Narrator,
+                     _ out: LessonOutput) throws -> RGBImage {
         narrator.stage("The picture x: numbers the UNet would have to work on")
-        let clean = picture.thumbnail(maxSide: size).resizedToMultiple(of: 8)
+        let clean = picture.thumbnail(maxSide: side).resizedToMultiple(of: 8)
         let numbers = Format.grouped(3 * clean.height * clean.width)
         narrator.say("Using \(source), scaled to \(clean.width)x\(clean.height) (the VAE needs multiples of 8).")
         narrator.say("""

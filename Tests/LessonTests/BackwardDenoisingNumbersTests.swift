@@ -222,6 +222,7 @@ struct BackwardDenoisingNumbersTests {
         #expect(DenoisingTime(timings: [], steps: 0).perStep == 0)
         #expect(GridCell.size(width: 512, height: 512) == (256, 256))
         #expect(GridCell.size(width: 768, height: 512) == (256, 170))     // 512 · 256/768 = 170.7
-        #expect(GridCell.size(width: 64, height: 96) == (64, 96))
+        #expect(GridCell.size(width: 64, height: 96) == (128, 192))      // enlarged: the longer side becomes 192
+        #expect(GridCell.size(width: 200, height: 100) == (200, 100))
     }
 }

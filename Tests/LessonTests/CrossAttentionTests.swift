@@ -57,8 +57,8 @@ struct CrossAttentionTests {
         let folder = try LessonRunner.temporaryFolder()
         let shapes = ExamplePicturesTests.projectFolder.appendingPathComponent("Examples/tiny-shapes").path
         let run = try LessonRunner.run("cross-attention", [
-            "--no-pause", "--output", "out", "--checkpoint", shapes, "--width", "64", "--height", "64",
-            "--steps", "20", "--cfg", "3", "--prompt", "a red circle on the left", "--save-maps", "maps",
+            "--no-pause", "--output", "out", "--checkpoint", shapes, "--steps", "20", "--prompt", "a red circle on the left",
+            "--save-maps", "maps",
         ], in: folder)
         #expect(run.status == 0, "stderr: \(run.errors)")
         let maps = folder.appendingPathComponent("maps")

@@ -26,9 +26,12 @@ enum LessonRunner {
         process.executableURL = productsFolder.appendingPathComponent(lesson)
         process.arguments = arguments
         // Tests decide the checkpoint and the kernels themselves; a choice made in the user's shell
-        // must not leak in.
+        // must not leak in. Unless a test says otherwise, lessons keep to their built-in material
+        // (SD_CHECKPOINT=none); `shippedModel` lets them find the shapes model as a student's run does.
+        let isLesson = !lesson.hasPrefix("sd")
         process.environment = ProcessInfo.processInfo.environment
             .filter { $0.key != "SD_CHECKPOINT" && $0.key != "SD_KERNELS" }
+            .merging(isLesson ? ["SD_CHECKPOINT": "none"] : [:]) { $1 }
             .merging(environment) { $1 }
         if let directory { process.currentDirectoryURL = directory }
         let out = Pipe(), err = Pipe()
@@ -43,6 +46,9 @@ enum LessonRunner {
                          output: String(decoding: outData, as: UTF8.self),
                          errors: String(decoding: errData, as: UTF8.self))
     }
+
+    /// The environment that lets a lesson find the shipped shapes model, as it does by default.
+    static let shippedModel = ["SD_CHECKPOINT": ""]
 
     /// A fresh empty folder under the system's temporary directory.
     static func temporaryFolder() throws -> URL {

@@ -85,10 +85,11 @@ public struct DenoisingTime {
 
 /// The cells of a picture grid.
 public enum GridCell {
-    /// The size of one picture in a grid: the longer side `min(maxSide, max(width, height))`,
-    /// the other in proportion (rounded down).
-    public static func size(width: Int, height: Int, maxSide: Int = 256) -> (width: Int, height: Int) {
-        let side = min(maxSide, max(width, height))
+    /// The size of one picture in a grid: the longer side `max(width, height)` clamped to
+    /// `minSide...maxSide` (small pictures are enlarged so their labels fit), the other in
+    /// proportion (rounded down).
+    public static func size(width: Int, height: Int, minSide: Int = 192, maxSide: Int = 256) -> (width: Int, height: Int) {
+        let side = min(maxSide, max(minSide, max(width, height)))
         return (width * side / max(width, height), height * side / max(width, height))
     }
 }

@@ -1,0 +1,73 @@
+import Foundation
+import FrameExport
+import LessonKit
+import StableDiffusion
+import TensorCore
+import Testing
+
+/// Lessons 2-4 run on the shipped shapes model when no checkpoint is named: they find it from
+/// any working folder (through the executable's location), use its size, prompts and guidance, and
+/// what they draw follows the prompt.
+@Suite("Lessons 2-4 default to the shipped shapes model")
+struct ShapesModelLessonsTests {
+    /// The top-left `side` x `side` pixels of a picture the lesson wrote (its caption is below).
+    static func picture(_ url: URL, side: Int = 64) throws -> Tensor {
+        try RGBImage(contentsOfFile: url.path).cropped(x: 0, y: 0, width: side, height: side).toTensor()
+    }
+
+    @Test("backward-denoising: the built-in stages, then every step of the shapes model, which draws the prompt")
+    func backwardDenoising() throws {
+        let folder = try LessonRunner.temporaryFolder()
+        let run = try LessonRunner.run("backward-denoising", ["--no-pause", "--output", "out", "--compare-steps", "5"],
+                                       in: folder, environment: LessonRunner.shippedModel)
+        #expect(run.status == 0, "stderr: \(run.errors)")
+        #expect(run.output.contains("shapes model that ships with this project"))
+        let out = folder.appendingPathComponent("out")
+        #expect(LessonRunner.files(in: out).contains("05-steering.png"))             // the built-in stages ran
+        #expect(LessonRunner.files(in: out.appendingPathComponent("shapes-model"))
+                == ["00-result.png", "01-reverse.gif", "02-steps.png", "03-samplers.png", "steps.csv"])
+        let reading = ShapeReading(try Self.picture(out.appendingPathComponent("shapes-model/00-result.png")))
+        #expect(reading?.colour == .blue && reading?.position == .top, "\(String(describing: reading))")
+        // 25 steps at 64x64 with guidance 3 (the shapes model's defaults), one CSV row each.
+        let csv = try String(contentsOf: out.appendingPathComponent("shapes-model/steps.csv"), encoding: .utf8)
+        #expect(csv.split(separator: "\n").count == 26)
+        #expect(run.output.contains("cfg 3.0") || run.output.contains("w = 3.0"))
+    }
+
+    @Test("vae-latents: a drawn shape through the shapes model's VAE, at 30 dB, with its own scaling factor")
+    func vaeLatents() throws {
+        let folder = try LessonRunner.temporaryFolder()
+        let run = try LessonRunner.run("vae-latents", ["--no-pause", "--output", "out"], in: folder,
+                                       environment: LessonRunner.shippedModel)
+        #expect(run.status == 0, "stderr: \(run.errors)")
+        #expect(LessonRunner.files(in: folder.appendingPathComponent("out")).contains("07-random-latent.png"))
+        #expect(run.output.contains("scaled to 64x64"))
+        #expect(run.output.contains("The scaling factor 0.518"))
+        let psnr = try #require(run.output.firstMatch(of: #/PSNR (\d+\.\d) dB \(mean squared/#)).1
+        #expect(Double(psnr)! >= 30, "reconstruction PSNR \(psnr) dB")
+    }
+
+    @Test("cross-attention: the shapes model's words, at its size and guidance, with its default swap")
+    func crossAttention() throws {
+        let folder = try LessonRunner.temporaryFolder()
+        let run = try LessonRunner.run("cross-attention", ["--no-pause", "--output", "out", "--steps", "10"], in: folder,
+                                       environment: LessonRunner.shippedModel)
+        #expect(run.status == 0, "stderr: \(run.errors)")
+        #expect(run.output.contains("The text embedding (77 x 64)"))
+        #expect(run.output.contains("\"a red triangle on the left\""))                   // circle=triangle
+        let out = folder.appendingPathComponent("out")
+        let reading = ShapeReading(try Self.picture(out.appendingPathComponent("picture.png")))
+        #expect(reading?.colour == .red && reading?.position == .left, "\(String(describing: reading))")
+        #expect(LessonRunner.files(in: out).contains("guidance-scales.png"))
+    }
+
+    @Test("--checkpoint none keeps to the built-in material even where the shapes model could be found")
+    func noneMeansBuiltIn() throws {
+        let folder = try LessonRunner.temporaryFolder()
+        let run = try LessonRunner.run("backward-denoising", ["--no-pause", "--output", "out", "--checkpoint", "none"],
+                                       in: folder, environment: LessonRunner.shippedModel)
+        #expect(run.status == 0, "stderr: \(run.errors)")
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("out/shapes-model").path))
+        #expect(!run.output.contains("shapes model that ships"))
+    }
+}
