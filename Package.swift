@@ -27,6 +27,7 @@ let package = Package(
         .executable(name: "backward-denoising", targets: ["backward-denoising"]),
         .executable(name: "vae-latents", targets: ["vae-latents"]),
         .executable(name: "cross-attention", targets: ["cross-attention"]),
+        .executable(name: "training", targets: ["training"]),
         .library(name: "TensorCore", targets: ["TensorCore"]),
         .library(name: "FrameExport", targets: ["FrameExport"]),
         .library(name: "StableDiffusion", targets: ["StableDiffusion"]),
@@ -86,6 +87,10 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: vectorUnits),
         .executableTarget(name: "cross-attention", dependencies: [
+            "LessonKit",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: vectorUnits),
+        .executableTarget(name: "training", dependencies: [
             "LessonKit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: vectorUnits),

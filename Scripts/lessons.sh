@@ -10,7 +10,7 @@ bin="$(swift build -c release --show-bin-path)"
 
 # The main job teaches with what ships with the project: a checkpoint set in the shell would turn
 # it into a long real-model run, so it is left out here (run a lesson by hand to use one).
-for lesson in forward-noising backward-denoising vae-latents cross-attention; do
+for lesson in forward-noising backward-denoising vae-latents cross-attention training; do
     echo
     echo "▶ $lesson"
     env -u SD_CHECKPOINT "$bin/$lesson" --no-pause

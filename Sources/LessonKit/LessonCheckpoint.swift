@@ -49,7 +49,7 @@ public enum LessonCheckpoint {
     }
 
     /// `Examples/tiny-shapes` under the working folder or under a folder above the executable.
-    static func shippedModelPath() -> String? {
+    public static func shippedModelPath() -> String? {
         let files = FileManager.default
         let marker = shapesModelFolder + "/model_index.json"
         if files.fileExists(atPath: marker) { return shapesModelFolder }

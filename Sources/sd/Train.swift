@@ -25,35 +25,7 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("The folder to write the model and its training record to.", valueName: "dir"))
     var output: String
 
-    @Option(help: "Seed of the pictures, the starting weights and every random draw.")
-    var seed: UInt64 = TinyShapesRecipe().seed
-
-    @Option(help: "Steps of the autoencoder phase.")
-    var autoencoderSteps = TinyShapesRecipe().autoencoderSteps
-
-    @Option(help: "Pictures per autoencoder step.")
-    var autoencoderBatch = TinyShapesRecipe().autoencoderBatch
-
-    @Option(help: "AdamW's learning rate in the autoencoder phase (after a linear warm-up).")
-    var autoencoderLearningRate = TinyShapesRecipe().autoencoderLearningRate
-
-    @Option(help: "Weight of the squared error beside L1 in the autoencoder's loss (0: L1 alone).")
-    var squaredErrorWeight = TinyShapesRecipe().squaredErrorWeight
-
-    @Option(help: "Where the encoder's log-variance starts; 0 is a plain random start.")
-    var startLogVariance: Float = TinyShapesRecipe().startLogVariance ?? 0
-
-    @Option(help: "Pictures encoded once for the diffusion phase.")
-    var latentPool = TinyShapesRecipe().latentPool
-
-    @Option(help: "Steps of the diffusion phase.")
-    var diffusionSteps = TinyShapesRecipe().diffusionSteps
-
-    @Option(help: "Captioned latents per diffusion step.")
-    var diffusionBatch = TinyShapesRecipe().diffusionBatch
-
-    @Option(help: "AdamW's learning rate in the diffusion phase (after a linear warm-up).")
-    var diffusionLearningRate = TinyShapesRecipe().diffusionLearningRate
+    @OptionGroup(title: "The recipe") var recipeOptions: RecipeOptions
 
     @Option(help: "Stop each phase early so the run ends within this many minutes (a third for the autoencoder).")
     var minutes: Double?
@@ -69,6 +41,11 @@ struct Train: ParsableCommand {
             throw ValidationError("--minutes must be a positive number, got \(minutes)")
         }
         guard saveEvery >= 1 else { throw ValidationError("--save-every must be at least 1, got \(saveEvery)") }
+        if resume != nil, !recipeOptions.given.isEmpty {
+            throw ValidationError("""
+                --resume continues the saved run with its own recipe; leave out \(recipeOptions.given.joined(separator: ", "))
+                """)
+        }
     }
 
     func run() throws {
@@ -82,17 +59,7 @@ struct Train: ParsableCommand {
             guard !FileManager.default.fileExists(atPath: state) else {
                 throw ValidationError("'\(output)' holds an unfinished run; continue it with --resume \(state), or choose another --output")
             }
-            var recipe = TinyShapesRecipe()
-            recipe.seed = seed
-            recipe.autoencoderSteps = autoencoderSteps
-            recipe.autoencoderBatch = autoencoderBatch
-            recipe.autoencoderLearningRate = autoencoderLearningRate
-            recipe.startLogVariance = startLogVariance == 0 ? nil : startLogVariance
-            recipe.squaredErrorWeight = squaredErrorWeight
-            recipe.latentPool = latentPool
-            recipe.diffusionSteps = diffusionSteps
-            recipe.diffusionBatch = diffusionBatch
-            recipe.diffusionLearningRate = diffusionLearningRate
+            let recipe = recipeOptions.recipe(from: TinyShapesRecipe())
             training = try TinyShapesTraining(recipe: recipe)
         }
         let run = try ShapesTrainingRun(folder: output, training: training, saveEvery: saveEvery)

@@ -67,6 +67,7 @@ struct SDTrainTests {
         BadInput(arguments: ["--resume", "start.png"], message: "start.png"),
         BadInput(arguments: ["--resume", "plain.safetensors"], message: "not a saved training run"),
         BadInput(arguments: ["--output", "start.png/inside"], message: "start.png"),
+        BadInput(arguments: ["--resume", "plain.safetensors", "--seed", "3"], message: "its own recipe; leave out --seed"),
     ])
     func badInput(_ bad: BadInput) throws {
         let folder = try LessonRunner.temporaryFolder()
@@ -75,7 +76,9 @@ struct SDTrainTests {
         try SafeTensorsWriter.write(["w": Tensor(shape: [1], scalars: [1])],
                                     to: folder.appendingPathComponent("plain.safetensors").path)
         let before = LessonRunner.files(in: folder)
-        let run = try LessonRunner.run("sd", ["train", "--output", "model"] + Self.miniature + bad.arguments, in: folder)
+        // A resumed run keeps its saved recipe, so only fresh runs get the miniature one.
+        let recipe = bad.arguments.contains("--resume") ? [] : Self.miniature
+        let run = try LessonRunner.run("sd", ["train", "--output", "model"] + recipe + bad.arguments, in: folder)
         #expect(run.status != 0)
         #expect(run.errors.contains(bad.message), "stderr: \(run.errors)")
         #expect(LessonRunner.files(in: folder) == before)

@@ -26,6 +26,22 @@ struct UNetTrainerTests {
         #expect(trainer.optimiser.steps == 40)
     }
 
+    @Test("each sample's own loss is kept with its timestep, and the step's loss is their mean")
+    func perSampleLosses() throws {
+        var trainer = try Self.trainer(learningRate: 1e-3)
+        var generator = TorchGenerator(seed: 2)
+        let latents = generator.randn([3, 4, 8, 8]), context = generator.randn([3, 77, 4]), noise = generator.randn([3, 4, 8, 8])
+        // Sample 1 gets zero latents: at t = 999 x_t is nearly all noise, so its loss differs from the others'.
+        var scalars = latents.scalars
+        for i in 256..<512 { scalars[i] = 0 }
+        let loss = try trainer.step(latents: Tensor(shape: latents.shape, scalars: scalars), context: context,
+                                    timesteps: [10, 999, 500], noise: noise)
+        #expect(trainer.lastSamples.map(\.timestep) == [10, 999, 500])
+        let mean = trainer.lastSamples.map(\.loss).reduce(0, +) / 3
+        #expect(abs(mean - loss) <= 1e-5 * loss, "mean of samples \(mean), step loss \(loss)")
+        #expect(Set(trainer.lastSamples.map(\.loss)).count == 3)
+    }
+
     @Test("trained weights saved in float32 load back as the same UNet; in float16 as its rounded weights; a bad path writes nothing")
     func saveAndLoad() throws {
         var trainer = try Self.trainer(learningRate: 1e-3)

@@ -31,11 +31,31 @@ public enum Format {
     }
 
     /// Floating-point operations given in GFLOP (10⁹), written in the largest fitting unit:
-    /// "1606.5 GFLOP" below 1000, then "2.51 TFLOP", then "1.2 PFLOP".
+    /// "1606.5 GFLOP" below 1000, then "2.51 TFLOP", "1.2 PFLOP", "3.4 EFLOP" (10¹⁸) and
+    /// "8.5 ZFLOP" (10²¹).
     public static func flops(gflop: Double) -> String {
+        if gflop >= 1e12 { return String(format: "%.1f ZFLOP", gflop / 1e12) }
+        if gflop >= 1e9 { return String(format: "%.1f EFLOP", gflop / 1e9) }
         if gflop >= 1e6 { return String(format: "%.1f PFLOP", gflop / 1e6) }
         if gflop >= 1e3 { return String(format: "%.2f TFLOP", gflop / 1e3) }
         return String(format: "%.1f GFLOP", gflop)
+    }
+}
+
+extension Format {
+    /// A length of time in the unit a person would use: "4.2 s", "3 min 20 s", "5.1 hours",
+    /// "12 days", "3.4 years" (of 365.25 days).
+    public static func duration(_ seconds: Double) -> String {
+        let minute = 60.0, hour = 3600.0, day = 86_400.0, year = 365.25 * 86_400
+        if seconds < minute { return String(format: "%.1f s", seconds) }
+        if seconds < hour {
+            let whole = Int(seconds.rounded())
+            return "\(whole / 60) min \(whole % 60) s"
+        }
+        if seconds < 2 * day { return String(format: "%.1f hours", seconds / hour) }
+        if seconds < year { return String(format: "%.0f days", seconds / day) }
+        let years = seconds / year
+        return years < 100 ? String(format: "%.1f years", years) : grouped(Int(years.rounded())) + " years"
     }
 }
 

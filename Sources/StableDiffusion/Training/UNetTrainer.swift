@@ -32,6 +32,16 @@ public struct UNetTrainer {
     public let schedule: NoiseSchedule
     /// The gradient length before clipping at the last step (a sudden jump means trouble).
     public var lastGradientNorm: Float { update.lastGradientNorm }
+    /// Each sample of the last step: its timestep and its own squared error (the step's loss is
+    /// their mean). Shows which noise levels are hard to learn.
+    public private(set) var lastSamples: [SampleLoss] = []
+
+    /// One training sample's timestep and mean squared error.
+    public struct SampleLoss: Sendable, Equatable {
+        public let timestep: Int
+        public let loss: Float
+        public init(timestep: Int, loss: Float) { (self.timestep, self.loss) = (timestep, loss) }
+    }
 
     /// Checks the settings and that `parameters` are exactly the weights `configuration` asks for
     /// (a missing, extra or misshapen one is named), so no step can fail on them later.
@@ -72,7 +82,7 @@ public struct UNetTrainer {
 
     /// `lossAndGradients`, and the gradient of the loss with respect to the text vectors.
     func lossAndAllGradients(latents: Tensor, context: Tensor, timesteps: [Int], noise: Tensor) throws
-        -> (loss: Float, gradients: Gradients, dContext: Tensor) {
+        -> (loss: Float, gradients: Gradients, dContext: Tensor, samples: [SampleLoss]) {
         try checkBatch(latents: latents, context: context, timesteps: timesteps, noise: noise)
         let unet = try Profiler.measure("building the UNet from its weights") { try self.unet() }
         // x_t per sample: each has its own timestep.
@@ -83,7 +93,14 @@ public struct UNetTrainer {
         let (loss, dPrediction) = meanSquaredError(prediction, noise)
         var gradients = Gradients()
         let (_, dContext) = unet.backward(dPrediction, saved: saved, gradients: &gradients)
-        return (loss, gradients, dContext)
+        // Sample n's own loss: the mean of (ε̂ − ε)² over its numbers.
+        let perSample = prediction.count / max(1, timesteps.count)
+        let samples = timesteps.indices.map { n in
+            let range = n * perSample..<(n + 1) * perSample
+            let sum = zip(prediction.scalars[range], noise.scalars[range]).reduce(Float(0)) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
+            return SampleLoss(timestep: timesteps[n], loss: sum / Float(perSample))
+        }
+        return (loss, gradients, dContext, samples)
     }
 
     /// One training step: loss, gradients, clipping, AdamW, the moving average. Returns the loss
@@ -97,8 +114,10 @@ public struct UNetTrainer {
     /// encoder trained together with the UNet continues its backward.
     public mutating func stepReturningContextGradient(latents: Tensor, context: Tensor, timesteps: [Int], noise: Tensor) throws
         -> (loss: Float, dContext: Tensor) {
-        let (loss, gradients, dContext) = try lossAndAllGradients(latents: latents, context: context, timesteps: timesteps, noise: noise)
+        let (loss, gradients, dContext, samples) = try lossAndAllGradients(latents: latents, context: context,
+                                                                            timesteps: timesteps, noise: noise)
         update.apply(gradients.tensors, to: &parameters)
+        lastSamples = samples
         return (loss, dContext)
     }
 

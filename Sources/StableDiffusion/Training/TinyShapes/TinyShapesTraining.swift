@@ -29,6 +29,8 @@ public final class TinyShapesTraining {
         public let step: Int, steps: Int
         /// The losses before the step: ("L1", ...), ("KL", ...) or ("MSE", ...).
         public let losses: [(name: String, value: Float)]
+        /// In the diffusion phase, each latent's timestep and own squared error.
+        public var samples: [UNetTrainer.SampleLoss] = []
     }
 
     /// The recipe; a phase ended early by `endPhaseEarly` has its step count lowered to the steps taken.
@@ -114,7 +116,8 @@ public final class TinyShapesTraining {
             let indices = (0..<recipe.diffusionBatch).map { _ in picker.below(pool!.count) }
             let latents = pool!.sample(indices, generator: &generator) * scalingFactor!
             let loss = try diffusion!.step(latents: latents, captions: indices.map { pool!.captions[$0] }, generator: &generator)
-            report = StepReport(phase: .diffusion, step: k, steps: recipe.diffusionSteps, losses: [("MSE", loss)])
+            report = StepReport(phase: .diffusion, step: k, steps: recipe.diffusionSteps, losses: [("MSE", loss)],
+                                samples: diffusion!.unet.lastSamples)
         case .finished:
             throw TrainingError.setting("phase", value: "finished", mustBe: "unfinished to take a step")
         }

@@ -2,14 +2,20 @@ import Foundation
 
 /// A one-line progress bar on standard error: `[#####.....] 12/25 t=521  0:41 elapsed, ETA 0:44`.
 /// In a terminal it redraws in place; otherwise it prints one line per step.
-final class ProgressBar {
+///
+/// ```swift
+/// let bar = ProgressBar(total: 25)
+/// for step in 1...25 { bar.update(step, total: 25, detail: "t=\(999 - 40 * step)") }
+/// bar.finish()
+/// ```
+public final class ProgressBar {
     private let start = Date()
     private var total: Int
     private let interactive = isatty(STDERR_FILENO) == 1
 
-    init(total: Int) { self.total = total }
+    public init(total: Int) { self.total = total }
 
-    func update(_ done: Int, total newTotal: Int, detail: String) {
+    public func update(_ done: Int, total newTotal: Int, detail: String) {
         total = newTotal
         let elapsed = Date().timeIntervalSince(start)
         let remaining = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
@@ -19,7 +25,7 @@ final class ProgressBar {
         FileHandle.standardError.write(Data(((interactive ? "\r" : "") + line + (interactive ? "" : "\n")).utf8))
     }
 
-    func finish() {
+    public func finish() {
         if interactive { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 
