@@ -24,6 +24,8 @@ public final class Narrator {
     ///   input is a terminal.
     public init(pauses: Bool) {
         self.pauses = pauses && isatty(STDIN_FILENO) == 1
+        // Line by line even into a pipe (`| tee`), so long stages show their progress as it happens.
+        setvbuf(stdout, nil, _IOLBF, 0)
     }
 
     /// The lesson's title, framed.

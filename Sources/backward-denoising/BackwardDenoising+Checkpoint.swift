@@ -89,7 +89,7 @@ extension BackwardDenoising {
         narrator.say("Prompt: \"\(request.prompt)\" → \(tokens.tokens.count) tokens for the text encoder\(cut).")
         let unknown = tokenizer.wordsWithoutToken(in: request.prompt)
         if model.isShapesModel, !unknown.isEmpty {
-            narrator.say("The shapes model never saw the words \(unknown.joined(separator: ", ")); it draws from the rest.")
+            narrator.say("The shapes model never saw the words \(unknown.map { "'\($0)'" }.joined(separator: ", ")); it draws from the rest.")
         }
         let latentShape = [1, pipeline.configuration.unet.inChannels, request.height / 8, request.width / 8]
         narrator.say("""

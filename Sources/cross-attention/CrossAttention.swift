@@ -206,6 +206,13 @@ struct CrossAttention: ParsableCommand {
         }
         let pieces = tokens.wordPieceCount > 0 ? "; a token shown with a trailing '-' is the first part of a longer word." : "."
         narrator.say("\(PromptWords.words(prompt).count) words became \(tokens.tokens.count) tokens" + pieces)
+        let unknown = tokenizer.wordsWithoutToken(in: prompt)
+        if tokenizer.vocabularySize < 10_000, !unknown.isEmpty {
+            narrator.say("""
+                This vocabulary was learned from the model's own captions, so \(unknown.map { "'\($0)'" }.joined(separator: ", ")) fall apart \
+                into pieces it never saw in training: the model never learned those words and draws from the rest.
+                """)
+        }
         if tokens.truncatedCount > 0 {
             let (all, dropped) = PromptWords.droppedTokens(prompt, tokens: tokens, tokenizer: tokenizer)
             narrator.say("""

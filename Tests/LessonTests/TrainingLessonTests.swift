@@ -9,8 +9,8 @@ import Testing
 /// pictures, and the model it trains, which opens like any checkpoint.
 @Suite("Lesson 5: training")
 struct TrainingLessonTests {
-    static let tinyRun = ["--autoencoder-steps", "4", "--autoencoder-batch", "2", "--latent-pool", "16",
-                          "--diffusion-steps", "4", "--diffusion-batch", "4", "--save-every", "2"]
+    /// The recipe `sd train`'s tests use: two steps of each phase, a sheet after each.
+    static let tinyRun = SDTrainTests.miniature
 
     @Test("an unattended run: the data, the objective, backprop against nudging, a live run, the left-out pairs, the cost")
     func wholeLesson() throws {
@@ -33,9 +33,9 @@ struct TrainingLessonTests {
             let numbers = row.split(separator: " ").suffix(2).compactMap { Double($0) }
             #expect(numbers.count == 2 && abs(numbers[0] - numbers[1]) <= 0.01 * abs(numbers[0]), "\(row)")
         }
-        // The live run: 4 + 4 steps, a model that opens and draws.
+        // The live run: 2 + 2 steps, a model that opens and draws.
         let losses = try String(contentsOf: out.appendingPathComponent("model/training/losses.csv"), encoding: .utf8)
-        #expect(losses.split(separator: "\n").count == 1 + 4 + 4)
+        #expect(losses.split(separator: "\n").count == 1 + 2 + 2)
         let pipeline = try StableDiffusionPipeline(checkpoint: out.appendingPathComponent("model").path)
         #expect(try pipeline.generate(GenerationRequest(prompt: "a red circle", steps: 2, width: 64, height: 64)).image.shape == [1, 3, 64, 64])
         // The shipped model draws the left-out pairs (10 of 10 when measured; room for other CPUs' rounding).
