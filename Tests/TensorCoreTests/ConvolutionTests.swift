@@ -23,6 +23,9 @@ struct ConvolutionTests {
         // packed in full before the tiles start; 6x6 outputs wrap inside every 16-pixel panel.
         Case(batch: 1, inChannels: 8, outChannels: 200, size: 6, kernel: 3, stride: 1, padding: 1),
         Case(batch: 1, inChannels: 8, outChannels: 200, size: 11, kernel: 3, stride: 2, padding: 1),
+        // Several small images side by side in one product, their borders written out first.
+        Case(batch: 4, inChannels: 5, outChannels: 7, size: 8, kernel: 3, stride: 1, padding: 1),
+        Case(batch: 3, inChannels: 4, outChannels: 6, size: 9, kernel: 3, stride: 2, padding: 1),
         // 100 rows of 100 pixels: more than one band of output rows.
         Case(batch: 1, inChannels: 3, outChannels: 8, size: 100, kernel: 3, stride: 1, padding: 1),
     ])

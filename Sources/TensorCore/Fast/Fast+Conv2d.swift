@@ -265,6 +265,9 @@ extension Fast {
     /// rows are shared out to the cores.
     static func im2col(_ x: UnsafePointer<Float>, _ g: Conv2DGeometry, images: Range<Int>, rows: Range<Int>,
                        into columns: UnsafeMutablePointer<Float>, rowLength pixels: Int) {
+        if rows == 0..<g.outHeight && g.padding > 0 {
+            return wholeImagesIm2col(x, g, images: images, into: columns, rowLength: pixels)
+        }
         let target = SendablePointer(columns), source = SendablePointer(UnsafeMutablePointer(mutating: x))
         let imagePixels = rows.count * g.outWidth
         Parallel.forEachChunk(of: g.patchSize, minimumChunk: max(1, 16_384 / pixels)) { patchRows in
@@ -282,6 +285,52 @@ extension Fast {
                         let line = plane + iy * g.inWidth + kx - g.padding
                         for ox in inside { row[ox] = line[ox * g.stride] }
                         (row + inside.upperBound).update(repeating: 0, count: g.outWidth - inside.upperBound)
+                    }
+                }
+            }
+        }
+    }
+
+    /// `im2col` for whole padded images, the case of small images batched side by side. The images
+    /// are first copied with their zero border written out; then every patch row of every image is
+    /// one branch-free gather through a table of the output pixels' offsets,
+    ///
+    ///     cols[q, i·plane + p] = padded[i, c, ky + oy·s, kx + ox·s]     p = oy·W_out + ox,
+    ///
+    /// instead of a loop per output row that checks each pixel against the border (an 8x8 image's
+    /// rows are too short for that loop's overhead to pay).
+    private static func wholeImagesIm2col(_ x: UnsafePointer<Float>, _ g: Conv2DGeometry, images: Range<Int>,
+                                          into columns: UnsafeMutablePointer<Float>, rowLength pixels: Int) {
+        let (paddedHeight, paddedWidth) = (g.inHeight + 2 * g.padding, g.inWidth + 2 * g.padding)
+        let paddedPlane = paddedHeight * paddedWidth, outPlane = g.outHeight * g.outWidth
+        let padded = UnsafeMutablePointer<Float>.allocate(capacity: images.count * g.inChannels * paddedPlane)
+        defer { padded.deallocate() }
+        let source = SendablePointer(UnsafeMutablePointer(mutating: x)), target = SendablePointer(padded)
+        Parallel.forEachChunk(of: images.count * g.inChannels, minimumChunk: max(1, 16_384 / paddedPlane)) { planes in
+            for plane in planes {
+                let from = source.pointer + (images.lowerBound * g.inChannels + plane) * g.inHeight * g.inWidth
+                let to = target.pointer + plane * paddedPlane
+                to.update(repeating: 0, count: paddedPlane)
+                for y in 0..<g.inHeight {
+                    (to + (y + g.padding) * paddedWidth + g.padding).update(from: from + y * g.inWidth, count: g.inWidth)
+                }
+            }
+        }
+        // Where output pixel p's window starts in a padded plane.
+        var offsets = [Int](repeating: 0, count: outPlane)
+        for oy in 0..<g.outHeight {
+            for ox in 0..<g.outWidth { offsets[oy * g.outWidth + ox] = oy * g.stride * paddedWidth + ox * g.stride }
+        }
+        let window = g.kernelHeight * g.kernelWidth, output = SendablePointer(columns)
+        offsets.withUnsafeBufferPointer { offsets in
+            let table = SendablePointer(UnsafeMutablePointer(mutating: offsets.baseAddress!))
+            Parallel.forEachChunk(of: g.patchSize, minimumChunk: max(1, 16_384 / pixels)) { patchRows in
+                for q in patchRows {
+                    let (c, ky, kx) = (q / window, q % window / g.kernelWidth, q % g.kernelWidth)
+                    for i in 0..<images.count {
+                        let corner = UnsafePointer(target.pointer + (i * g.inChannels + c) * paddedPlane + ky * paddedWidth + kx)
+                        let row = output.pointer + q * pixels + i * outPlane
+                        for p in 0..<outPlane { row[p] = corner[table.pointer[p]] }
                     }
                 }
             }
