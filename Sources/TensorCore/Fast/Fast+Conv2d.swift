@@ -242,21 +242,23 @@ extension Fast {
     }
 
     /// W′ of the stride-1 backward, `(C_in, C_out, kH, kW)`: `W′[c, k, ky, kx] = W[k, c, kH−1−ky, kW−1−kx]`.
+    /// Turning a window by 180° reverses its `kH·kW` numbers, so each (c, k) is one reversed copy.
     static func turnedKernel(_ weight: Tensor) -> Tensor {
-        let (outChannels, inChannels, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
-        return weight.withUnsafePointer { w in
-            Tensor(shape: [inChannels, outChannels, kh, kw]) { turned in
-                for c in 0..<inChannels {
+        let (outChannels, inChannels) = (weight.shape[0], weight.shape[1])
+        let window = weight.shape[2] * weight.shape[3]
+        var turned = Tensor(shape: [inChannels, outChannels, weight.shape[2], weight.shape[3]], unsafeUninitialized: { _ in })
+        weight.withUnsafePointer { w in turned.withUnsafeMutablePointer { t in
+            let (source, target) = (SendablePointer(UnsafeMutablePointer(mutating: w)), SendablePointer(t))
+            Parallel.forEachChunk(of: inChannels, minimumChunk: max(1, 16_384 / max(1, outChannels * window))) { channels in
+                for c in channels {
                     for k in 0..<outChannels {
-                        for ky in 0..<kh {
-                            for kx in 0..<kw {
-                                turned[((c * outChannels + k) * kh + ky) * kw + kx] = w[((k * inChannels + c) * kh + kh - 1 - ky) * kw + kw - 1 - kx]
-                            }
-                        }
+                        let from = source.pointer + (k * inChannels + c) * window, to = target.pointer + (c * outChannels + k) * window
+                        for j in 0..<window { to[j] = from[window - 1 - j] }
                     }
                 }
             }
-        }
+        }}
+        return turned
     }
 
     /// The im2col matrix of output rows `rows` of `images`: `cols[(c·kH + ky)·kW + kx, pixel] =
@@ -330,7 +332,16 @@ extension Fast {
                     for i in 0..<images.count {
                         let corner = UnsafePointer(target.pointer + (i * g.inChannels + c) * paddedPlane + ky * paddedWidth + kx)
                         let row = output.pointer + q * pixels + i * outPlane
-                        for p in 0..<outPlane { row[p] = corner[table.pointer[p]] }
+                        if g.stride == 1 && g.outWidth == 8 {
+                            // An 8-pixel output row is 8 neighbouring padded pixels: one vector move.
+                            for oy in 0..<g.outHeight {
+                                UnsafeMutableRawPointer(row + oy * 8).storeBytes(
+                                    of: UnsafeRawPointer(corner + oy * paddedWidth).loadUnaligned(as: SIMD8<Float>.self),
+                                    as: SIMD8<Float>.self)
+                            }
+                        } else {
+                            for p in 0..<outPlane { row[p] = corner[table.pointer[p]] }
+                        }
                     }
                 }
             }

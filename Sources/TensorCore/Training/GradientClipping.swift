@@ -9,11 +9,22 @@
 /// - Returns: the length `‖g‖` before clipping (training logs it: a sudden jump means trouble).
 @discardableResult
 public func clipGradientNorm(_ gradients: inout [String: Tensor], maxNorm: Float) -> Float {
-    var sumOfSquares = 0.0
-    for gradient in gradients.values {
-        gradient.withUnsafePointer { g in for i in 0..<gradient.count { sumOfSquares += Double(g[i]) * Double(g[i]) } }
+    // Four running sums in Double, so that the additions do not wait on each other; the order is
+    // fixed (tensors by name), so the same gradients always give the same length.
+    var sums = SIMD4<Double>()
+    for name in gradients.keys.sorted() {
+        let gradient = gradients[name]!, count = gradient.count
+        gradient.withUnsafePointer { g in
+            var i = 0
+            while i + 4 <= count {
+                let v = SIMD4<Double>(Double(g[i]), Double(g[i + 1]), Double(g[i + 2]), Double(g[i + 3]))
+                sums += v * v
+                i += 4
+            }
+            while i < count { sums[0] += Double(g[i]) * Double(g[i]); i += 1 }
+        }
     }
-    let norm = Float(sumOfSquares.squareRoot())
+    let norm = Float(sums.sum().squareRoot())
     let factor = maxNorm / (norm + 1e-6)
     if factor < 1 {
         for name in Array(gradients.keys) {
