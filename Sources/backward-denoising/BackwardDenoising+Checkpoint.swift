@@ -57,8 +57,9 @@ extension BackwardDenoising {
         ])
 
         try showPromptAndNoise(request, model: model, pipeline: pipeline, narrator)
-        let (recorded, time) = try showDenoisingLoop(request, pipeline: pipeline, narrator, out)
-        try showDecodedSteps(recorded, pipeline: pipeline, request: request, narrator, out)
+        let preview = try pipeline.latentPreview()
+        let (recorded, time) = try showDenoisingLoop(request, pipeline: pipeline, preview: preview, narrator, out)
+        try showDecodedSteps(recorded, pipeline: pipeline, preview: preview, request: request, narrator, out)
         if !samplers.isEmpty {
             try showSamplers(samplers, counts: counts, drawing: drawing, time: time, pipeline: pipeline, narrator, out)
         }
@@ -110,8 +111,8 @@ extension BackwardDenoising {
     }
 
     /// Stage 2: the denoising loop, opened up. Returns every step and the time it took.
-    func showDenoisingLoop(_ request: GenerationRequest, pipeline: StableDiffusionPipeline, _ narrator: Narrator,
-                           _ out: LessonOutput) throws -> ([DenoisingStep], DenoisingTime) {
+    func showDenoisingLoop(_ request: GenerationRequest, pipeline: StableDiffusionPipeline, preview: LatentPreview,
+                           _ narrator: Narrator, _ out: LessonOutput) throws -> ([DenoisingStep], DenoisingTime) {
         narrator.stage("Step by step: x_t, the predicted noise, the predicted picture")
         let alphas = pipeline.configuration.scheduler.alphasCumprod()   // ᾱ_t, for σ_t of every step
         var recorded: [DenoisingStep] = [], numbers: [CheckpointStep] = []
@@ -144,7 +145,7 @@ extension BackwardDenoising {
         narrator.show("wrote " + (try out.save(final.captioned(caption), as: "00-result.png")))
         var animation = AnimatedGIF()
         for (i, step) in recorded.enumerated() {
-            animation.addFrame(panel(step, numbers[i]), delay: i == recorded.count - 1 ? 200 : 25)
+            animation.addFrame(panel(step, numbers[i], preview: preview), delay: i == recorded.count - 1 ? 200 : 25)
         }
         narrator.show("wrote " + (try out.save(animation, as: "01-reverse.gif")))
         var csv = ["step,timestep,sigma,latent_std,noise_std,x0_std,guidance_gap_rms"]
@@ -158,7 +159,8 @@ extension BackwardDenoising {
     }
 
     /// Stage 3: selected steps through the real decoder.
-    func showDecodedSteps(_ recorded: [DenoisingStep], pipeline: StableDiffusionPipeline, request: GenerationRequest,
+    func showDecodedSteps(_ recorded: [DenoisingStep], pipeline: StableDiffusionPipeline, preview: LatentPreview,
+                          request: GenerationRequest,
                           _ narrator: Narrator, _ out: LessonOutput) throws {
         narrator.stage("The predicted picture through the VAE decoder")
         narrator.say("""
@@ -171,7 +173,7 @@ extension BackwardDenoising {
         let picked = StepSelection.evenlySpaced(recorded.count, count: 5)
         for i in picked {
             let s = recorded[i]
-            tiles.append(RGBImage(tensor: LatentPreview.rgb(s.latents)).resized(width: cell.width, height: cell.height, filter: .nearest))
+            tiles.append(RGBImage(tensor: preview.rgb(s.latents)).resized(width: cell.width, height: cell.height, filter: .nearest))
             labels.append(String(format: "x_t  step %d  t=%.0f", i + 1, s.timestep))
         }
         for i in picked {
@@ -216,8 +218,8 @@ extension BackwardDenoising {
     }
 
     /// One frame: x_t, the guided ε̂ and x̂₀ on top; the two predictions guidance mixes below.
-    func panel(_ s: DenoisingStep, _ numbers: CheckpointStep) -> RGBImage {
-        func show(_ latent: Tensor) -> RGBImage { RGBImage(tensor: LatentPreview.rgb(latent)).enlarged(toAtLeast: 192) }
+    func panel(_ s: DenoisingStep, _ numbers: CheckpointStep, preview: LatentPreview) -> RGBImage {
+        func show(_ latent: Tensor) -> RGBImage { RGBImage(tensor: preview.rgb(latent)).enlarged(toAtLeast: 192) }
         var images = [show(s.latents), show(s.noisePrediction), show(s.predictedOriginal)]
         var labels = ["noisy latent x_t", "predicted noise (guided)", "predicted x0"]
         if let u = s.unconditionalNoise, let t = s.textNoise, let gap = CheckpointStep.guidanceMap(of: s) {

@@ -179,7 +179,8 @@ struct CrossAttention: ParsableCommand {
             return
         }
         try WatchedGeneration(lesson: self, drawing: drawing, isShapesModel: model?.isShapesModel == true,
-                              pipeline: pipeline, tokens: tokens, swap: swap, narrator: narrator, out: out).run()
+                              preview: try pipeline.latentPreview(), pipeline: pipeline, tokens: tokens, swap: swap,
+                              narrator: narrator, out: out).run()
     }
 
     /// Stage 1: the prompt as CLIP's tokens.

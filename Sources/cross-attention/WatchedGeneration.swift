@@ -12,6 +12,8 @@ struct WatchedGeneration {
     /// The prompt, guidance and size, the model's defaults filled in.
     let drawing: LessonDrawing
     let isShapesModel: Bool
+    /// The colour projection of the model's latents, for the quick previews of each step.
+    let preview: LatentPreview
     let pipeline: StableDiffusionPipeline
     let tokens: TokenizedPrompt
     let swap: (index: Int, old: String, new: String)?
@@ -238,7 +240,7 @@ struct WatchedGeneration {
         if !progress { narrator.show(String(format: "generating \"%@\" at w = %g ...", prompt, cfg)) }
         let result = try pipeline.generate(request, crossAttentionObserver: maps.observe) { step in
             maps.finishStep(index: step.index, timestep: step.timestep)
-            previews.append(RGBImage(tensor: LatentPreview.rgb(step.predictedOriginal)))
+            previews.append(RGBImage(tensor: preview.rgb(step.predictedOriginal)))
             guard progress, let last = maps.steps.last else { return }
             narrator.show(String(format: "step %2d/%d  t = %3.0f   <start> %4.1f%%   words %4.1f%%   end+padding %4.1f%%   (%.0f s)",
                                  step.index + 1, step.count, step.timestep, 100 * last.startShare,

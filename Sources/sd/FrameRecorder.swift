@@ -11,6 +11,8 @@ final class FrameRecorder {
     private let width, height: Int
     private let enabled: Bool
     private(set) var frames: [RGBImage] = []
+    /// The colour projection fitted to this model's latents (SD 1.x's, or the shapes model's own).
+    private lazy var colours = (try? pipeline.latentPreview()) ?? .sd15
     private var frameSeconds = 0.0
     var timings: [(stage: String, seconds: Double)] { frames.isEmpty ? [] : [("frames", frameSeconds)] }
 
@@ -42,7 +44,7 @@ final class FrameRecorder {
         if preview == .vae, let vae = try? pipeline.vae(), let decoded = try? vae.decode(scaledLatents: latents) {
             return RGBImage(tensor: decoded)
         }
-        return RGBImage(tensor: LatentPreview.rgb(latents))
+        return RGBImage(tensor: colours.rgb(latents))
     }
 
     func animation() -> AnimatedGIF {

@@ -23,7 +23,7 @@ extension VAELatents {
     }
 
     /// The only stage of a `--load-latents` run: the file's numbers, decoded.
-    func decodeLoadedLatents(_ z: Tensor, from path: String, vae: AutoencoderKL, narrator: Narrator,
+    func decodeLoadedLatents(_ z: Tensor, from path: String, vae: AutoencoderKL, preview colours: LatentPreview, narrator: Narrator,
                              out: LessonOutput) throws {
         narrator.stage("Decoding latents from \(path)")
         let stats = TensorSummary(z)
@@ -39,7 +39,7 @@ extension VAELatents {
         narrator.preview(decoded)
         let zoom = RGBImage.zoom(width: decoded.width, height: decoded.height, toAtLeast: 256)
         let (width, height) = (decoded.width * zoom, decoded.height * zoom)
-        let preview = RGBImage(tensor: LatentPreview.rgb(z)).resized(width: width, height: height, filter: .nearest)
+        let preview = RGBImage(tensor: colours.rgb(z)).resized(width: width, height: height, filter: .nearest)
         let name = (path as NSString).lastPathComponent
         let panel = RGBImage.sideBySide([preview, decoded.resized(width: width, height: height, filter: .nearest)],
                                         labels: ["\(z.shape[3])x\(z.shape[2])x4 latents (mixed to RGB)", "decoded"],

@@ -25,14 +25,14 @@ extension VAELatents {
     }
 
     /// Stage 4: each latent channel coloured over its own range, and all four mixed to RGB.
-    func channelPicture(_ encoding: LatentEncoding, shown: (RGBImage) -> RGBImage) -> RGBImage {
+    func channelPicture(_ encoding: LatentEncoding, preview: LatentPreview, shown: (RGBImage) -> RGBImage) -> RGBImage {
         let z = encoding.latents, (h, w) = (z.shape[2], z.shape[3])
         var tiles: [RGBImage] = [], labels: [String] = []
         for (c, (channel, stats)) in zip(LatentChannels.split(z), encoding.channels).enumerated() {
             tiles.append(shown(RGBImage(heatmap: channel.reshaped([h, w]), colorMap: .viridis)))
             labels.append(String(format: "channel %d: %+.2f .. %+.2f", c, stats.min, stats.max))
         }
-        tiles.append(shown(RGBImage(tensor: LatentPreview.rgb(z))))
+        tiles.append(shown(RGBImage(tensor: preview.rgb(z))))
         labels.append("channels 0-3 mixed to RGB")
         return RGBImage.grid(tiles, columns: 5, labels: labels,
                              title: String(format: "z = %g * encoder mean, ", encoding.scalingFactor) + "\(w)x\(h)x4; each channel coloured over its own range")

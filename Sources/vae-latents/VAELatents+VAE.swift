@@ -7,23 +7,23 @@ import TensorCore
 /// The stages of lesson 3 that need the VAE's weights: encode, decode, the scaling factor, noise
 /// in latent space, and a random latent.
 extension VAELatents {
-    func runTheVAE(_ vae: AutoencoderKL, clean: RGBImage, narrator: Narrator, out: LessonOutput) throws {
+    func runTheVAE(_ vae: AutoencoderKL, preview: LatentPreview, clean: RGBImage, narrator: Narrator, out: LessonOutput) throws {
         let x = clean.toTensor()                                            // (1, 3, H, W) in [−1, 1]
         // Small pictures are shown enlarged (without smoothing), so every panel is at least 256 wide.
         let zoom = RGBImage.zoom(width: clean.width, height: clean.height, toAtLeast: 256)
         let panelSize = (width: clean.width * zoom, height: clean.height * zoom)
         let shown = { (image: RGBImage) in image.resized(width: panelSize.width, height: panelSize.height, filter: .nearest) }
 
-        let encoding = try showEncoding(vae, x: x, shown: shown, narrator, out)
+        let encoding = try showEncoding(vae, x: x, preview: preview, shown: shown, narrator, out)
         let decoded = try showDecoding(vae, x: x, z: encoding.latents, clean: clean, shown: shown, narrator, out)
         try showScalingFactor(vae, x: x, encoding: encoding, decoded: decoded, shown: shown, narrator, out)
         let noises = LatentNoiseDraws(seed: seed, latentShape: encoding.latents.shape, pixelShape: x.shape)
         try showNoiseInLatentSpace(vae, x: x, z: encoding.latents, noises: noises, shown: shown, narrator, out)
-        try showRandomLatent(vae, noises.randomLatent, shown: shown, narrator, out)
+        try showRandomLatent(vae, noises.randomLatent, preview: preview, shown: shown, narrator, out)
     }
 
     /// Encode: the mean of the latent distribution, times the scaling factor.
-    func showEncoding(_ vae: AutoencoderKL, x: Tensor, shown: (RGBImage) -> RGBImage, _ narrator: Narrator,
+    func showEncoding(_ vae: AutoencoderKL, x: Tensor, preview: LatentPreview, shown: (RGBImage) -> RGBImage, _ narrator: Narrator,
                       _ out: LessonOutput) throws -> LatentEncoding {
         narrator.stage("Encoding: the picture as 4 latent channels")
         let started = Date()
@@ -45,10 +45,11 @@ extension VAELatents {
         }
         narrator.say("""
             Each channel is a small, blocky map of the picture: one colour square per latent. Shapes survive; fine \
-            texture is folded into the 4 numbers of each square. A fixed 4x3 matrix (LatentPreview) turns them into \
+            texture is folded into the 4 numbers of each square. A 4x3 matrix fitted to this VAE's latents \
+            (LatentPreview: SD 1.x's is a well-known one; another model's is fitted the same way) turns them into \
             a rough colour picture without the decoder.
             """)
-        narrator.show("wrote " + (try out.save(channelPicture(encoding, shown: shown), as: "03-latent-channels.png")))
+        narrator.show("wrote " + (try out.save(channelPicture(encoding, preview: preview, shown: shown), as: "03-latent-channels.png")))
         if let saveLatents {
             try NumPyFile.write(z, to: saveLatents)
             narrator.show("""
@@ -150,7 +151,7 @@ extension VAELatents {
     }
 
     /// A random latent, decoded: where sampling starts.
-    func showRandomLatent(_ vae: AutoencoderKL, _ random: Tensor, shown: (RGBImage) -> RGBImage, _ narrator: Narrator,
+    func showRandomLatent(_ vae: AutoencoderKL, _ random: Tensor, preview: LatentPreview, shown: (RGBImage) -> RGBImage, _ narrator: Narrator,
                           _ out: LessonOutput) throws {
         narrator.stage("Decoding a random latent")
         let decoded = try vae.decode(scaledLatents: random)
@@ -161,7 +162,7 @@ extension VAELatents {
             edges, texture), so even nonsense in latent space comes out as a plausible-looking smear. Turning it into \
             a picture is the UNet's job (lesson 2).
             """, stats.min, stats.max, stats.standardDeviation))
-        let panel = RGBImage.sideBySide([shown(RGBImage(tensor: LatentPreview.rgb(random))), shown(RGBImage(tensor: decoded))],
+        let panel = RGBImage.sideBySide([shown(RGBImage(tensor: preview.rgb(random))), shown(RGBImage(tensor: decoded))],
                                         labels: ["random latent (channels mixed to RGB)", "decoded"],
                                         title: "decode(N(0, I)): seed \(seed)")
         narrator.show("wrote " + (try out.save(panel, as: "07-random-latent.png")))

@@ -109,6 +109,8 @@ struct VAELatents: ParsableCommand {
         let vae: AutoencoderKL? = try pipeline.map { pipeline in
             do { return try pipeline.vae() } catch { throw LessonError("cannot use checkpoint: \(error)") }
         }
+        // The colour projection of this VAE's latents, for the pictures that show them without decoding.
+        let preview = try pipeline.map { try $0.latentPreview() }
         let sdConfiguration = pipeline?.configuration ?? .sd15
         let loaded = try loadLatents.map { try readLatents($0, channels: sdConfiguration.vae.latentChannels) }
         let drawsShape = model?.isShapesModel == true && image == nil
@@ -122,7 +124,8 @@ struct VAELatents: ParsableCommand {
 
         // --load-latents: decode the file and stop (a VAE and the latents were checked above).
         if let vae, let loaded, let loadLatents {
-            try decodeLoadedLatents(loaded, from: loadLatents, vae: vae, narrator: narrator, out: out)
+            try decodeLoadedLatents(loaded, from: loadLatents, vae: vae, preview: preview ?? .sd15, narrator: narrator,
+                                    out: out)
             return
         }
         guard let (picture, source) = input else { return }                // loaded above whenever latents were not
@@ -131,7 +134,7 @@ struct VAELatents: ParsableCommand {
         try showStages(configuration: sdConfiguration.vae, picture: clean, narrator, out)
         try showCompression(configuration: sdConfiguration.vae, picture: clean, narrator, out)
         if let vae {
-            try runTheVAE(vae, clean: clean, narrator: narrator, out: out)
+            try runTheVAE(vae, preview: preview ?? .sd15, clean: clean, narrator: narrator, out: out)
         } else {
             explainWhatNeedsWeights(narrator)
         }

@@ -62,6 +62,36 @@ struct ShippedShapesModelTests {
         #expect(right.count >= 18, "\(results.map { "\($0.scene.caption) → \($0.reading?.description ?? "nothing")" })")
     }
 
+    @Test("a colour preview fitted to its latents predicts each patch's colour far better than SD 1.x's map")
+    func fittedLatentPreview() throws {
+        let pipeline = try Self.pipeline()
+        let fitted = try pipeline.latentPreview()           // fitted on held-out pictures 0..<64
+        #expect(fitted.factors != LatentPreview.sd15.factors)
+        // Judged on pictures the fit did not see: 64..<96, one latent pixel per 8x8 patch.
+        let (pictures, _) = TinyShapesModel.heldOut.batch(64..<96)
+        let vae = try pipeline.vae()
+        let latents = try vae.encode(pictures).mean * vae.scalingFactor
+        func rmsError(_ preview: LatentPreview) -> Double {
+            var sum = 0.0
+            for n in 0..<32 {
+                let rgb = preview.rgb(latents.slice(n..<n + 1))
+                for k in 0..<3 {
+                    for y in 0..<8 {
+                        for x in 0..<8 {
+                            var mean = 0.0
+                            for py in 0..<8 { for px in 0..<8 { mean += Double(pictures.scalars[((n * 3 + k) * 64 + y * 8 + py) * 64 + x * 8 + px]) } }
+                            let error = Double(rgb.scalars[(k * 8 + y) * 8 + x]) - mean / 64
+                            sum += error * error
+                        }
+                    }
+                }
+            }
+            return (sum / Double(32 * 3 * 64)).squareRoot()
+        }
+        let (own, sd) = (rmsError(fitted), rmsError(.sd15))
+        #expect(own < 0.5 * sd && own < 0.3, "fitted \(own), SD 1.x's \(sd)")
+    }
+
     @Test("its VAE redraws held-out pictures at 30 dB or more")
     func autoencoderQuality() throws {
         // The number `sd train` prints: held-out pictures 0..<64, encoded to the mean, decoded.
