@@ -154,9 +154,10 @@ struct WatchedGeneration {
         let more = CrossAttention.guidanceScales.filter { $0 != drawing.cfg }.count
         narrator.say("""
             Classifier-free guidance runs the UNet twice per step, with the prompt and with an empty prompt, and \
-            pushes the prediction away from the empty one: ε = ε_empty + w · (ε_prompt − ε_empty). Attention itself \
-            is unchanged; what changes is how much the difference it makes counts. Same seed, w = 1, 3, 7.5, 12, \
-            with the map of "\(name)" underneath.
+            pushes the prediction away from the empty one: ε = ε_empty + w · (ε_prompt − ε_empty). Within one UNet \
+            call nothing changes: the words act through attention at every w. But each step's mix moves x_t \
+            somewhere else, so the next steps attend to a different picture, and the maps change with w too (the \
+            shares below). Same seed, w = 1, 3, 7.5, 12, with the map of "\(name)" underneath.
             """ + String(format: " The picture above took %.1f s; this stage makes %d more%@, about as long each.",
                          seconds, more, swap == nil ? "" : " and the next stage 1"))
         var pictures: [RGBImage] = [], overlays: [RGBImage] = [], labels: [String] = []
