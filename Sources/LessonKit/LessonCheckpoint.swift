@@ -53,7 +53,9 @@ public enum LessonCheckpoint {
         let files = FileManager.default
         let marker = shapesModelFolder + "/model_index.json"
         if files.fileExists(atPath: marker) { return shapesModelFolder }
-        var folder = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        // The executable's own location (from the system, so a bare name found on PATH works too).
+        let executable = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
+        var folder = executable.resolvingSymlinksInPath().deletingLastPathComponent()
         while folder.pathComponents.count > 1 {
             if files.fileExists(atPath: folder.appendingPathComponent(marker).path) {
                 return folder.appendingPathComponent(shapesModelFolder).path
