@@ -108,14 +108,18 @@ struct ForwardNoising: ParsableCommand {
         narrator.say("\(schedule.rawValue): \(schedule.summary).")
         narrator.say("""
             Each step adds noise of variance β_t and shrinks the picture by √(1 − β_t). Multiplying the (1 − β) \
-            of all steps so far gives ᾱ_t, the share of the picture's variance that survives:
+            of all steps so far gives ᾱ_t, the share of the picture's variance that survives (and, for data of \
+            variance 1, the share of x_t's variance that is picture; SNR = ᾱ/(1 − ᾱ) is the ratio for such data):
             """)
         narrator.show("   t        β_t        ᾱ_t    √ᾱ_t (signal)   √(1−ᾱ_t) (noise)       SNR")
         for row in steps.map(noiseSchedule.row(at:)) {
             narrator.show(String(format: "%4d   %.6f   %.6f        %.4f            %.4f   %9.4g", row.timestep, row.beta,
                                  row.alphaBar, row.signalScale, row.noiseScale, row.signalToNoise))
         }
-        narrator.say("Signal and noise carry equal variance (SNR = 1) at t ≈ \(noiseSchedule.equalVarianceTimestep).")
+        narrator.say("""
+            For data of variance 1, signal and noise carry equal variance (SNR = 1) at t ≈ \
+            \(noiseSchedule.equalVarianceTimestep). Real pictures have less variance and drown sooner (stage 4).
+            """)
         narrator.show("wrote " + (try out.save(schedulePlot(highlight: schedule), as: "01-schedule.png")))
         narrator.pause()
         return noiseSchedule
@@ -144,9 +148,17 @@ struct ForwardNoising: ParsableCommand {
         narrator.stage("Jumping to x_t")
         let rows = steps.map(process.schedule.row(at:))
         let tiles = steps.map { RGBImage(tensor: process.noised(at: $0)) }
+        let variance = Double(process.clean.standardDeviation * process.clean.standardDeviation)
+        narrator.say(String(format: """
+            ᾱ_t is the share of x_t's variance that is picture only for data of variance 1. This picture's pixels \
+            have variance %.3f (standard deviation %.2f), so it drowns sooner: its share is ᾱ·v / (ᾱ·v + 1 − ᾱ).
+            """, variance, variance.squareRoot()))
+        narrator.show("                                            share of x_t's variance that is picture")
+        narrator.show("                                              unit-variance data      this picture")
         for row in rows {
-            narrator.show(String(format: "t = %3d: x_t = %.3f · x₀ + %.3f · ε   → %4.1f%% of the variance is picture",
-                                 row.timestep, row.signalScale, row.noiseScale, row.picturePercent))
+            narrator.show(String(format: "t = %3d: x_t = %.3f · x₀ + %.3f · ε        %5.1f%%              %5.1f%%",
+                                 row.timestep, row.signalScale, row.noiseScale, row.picturePercent,
+                                 100 * row.pictureShare(ofVariance: variance)))
         }
         narrator.say("Fine details (the window, the door) drown first, then edges; large areas of colour survive longest.")
         narrator.preview(tiles[tiles.count / 2])
@@ -194,6 +206,10 @@ struct ForwardNoising: ParsableCommand {
             let stats = TensorSummary(xt)
             narrator.show(String(format: "t = %3d: mean %+.3f, standard deviation %.3f", t, stats.mean, stats.standardDeviation))
         }
+        narrator.say("""
+            The spread grows towards 1 but is not 1 along the way: x_t's variance is ᾱ·v + (1 − ᾱ), which is 1 at \
+            every t only for a picture of variance v = 1. This one starts lower, so its x_t does too.
+            """)
         let histograms = noisy.map { Histogram($0.scalars) }
         narrator.show("wrote " + (try out.save(histogramPlot(histograms, at: Self.histogramSteps), as: "05-histograms.png")))
     }

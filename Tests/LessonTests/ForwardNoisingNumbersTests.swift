@@ -36,6 +36,22 @@ struct ForwardNoisingNumbersTests {
         #expect(abs(row.picturePercent - 100 * alphaBar) < 1e-10)
     }
 
+    @Test("a picture of variance v is ᾱv/(ᾱv + 1 − ᾱ) of x_t's variance: the built-in one about a fifth at t = 300")
+    func pictureShareOfVariance() {
+        let picture = ExamplePictures.hills(), schedule = NoiseSchedule(.scaledLinear)
+        let v = Double(picture.standardDeviation * picture.standardDeviation)
+        #expect(abs(v.squareRoot() - 0.43) < 0.01)
+        let row = schedule.row(at: 300)
+        #expect(abs(row.pictureShare(ofVariance: 1) - row.alphaBar) < 1e-12)          // unit variance: ᾱ itself
+        let share = row.pictureShare(ofVariance: v)
+        #expect(share > 0.19 && share < 0.22, "share \(share)")                        // not ᾱ = 0.591
+        // And x_t's variance is ᾱ·v + 1 − ᾱ, not 1: measured on the lesson's own noise at t = 250.
+        let process = ForwardProcess(clean: picture, seed: 42, schedule: schedule)
+        let measured = Double(process.noised(at: 250).standardDeviation)
+        let alphaBar = schedule.row(at: 250).alphaBar
+        #expect(abs(measured * measured - (alphaBar * v + 1 - alphaBar)) < 0.01, "variance \(measured * measured)")
+    }
+
     @Test("cosine: ᾱ_t telescopes to f(t + 1)/f(0), 0.492 at t = 500")
     func cosineAlphaBar() {
         // β_t = 1 − f(t+1)/f(t) (never capped below t = 999), so Π_{s≤t}(1 − β_s) = f(t + 1)/f(0).

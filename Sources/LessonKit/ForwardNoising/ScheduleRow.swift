@@ -18,8 +18,15 @@ public struct ScheduleRow: Equatable, Sendable {
     /// ᾱ_t / (1 − ᾱ_t).
     public let signalToNoise: Double
 
-    /// 100 · ᾱ_t: the percentage of x_t's variance that is picture.
+    /// 100 · ᾱ_t: the percentage of x_t's variance that is picture, for data of unit variance.
     public var picturePercent: Double { 100 * alphaBar }
+
+    /// The share of x_t's variance that is picture for a picture of variance `v` (noise ε has
+    /// variance 1 and is independent of it): `ᾱ·v / (ᾱ·v + 1 − ᾱ)`. Equal to ᾱ only when v = 1;
+    /// a picture of smaller variance drowns sooner.
+    public func pictureShare(ofVariance v: Double) -> Double {
+        alphaBar * v / (alphaBar * v + 1 - alphaBar)
+    }
 }
 
 extension NoiseSchedule {
