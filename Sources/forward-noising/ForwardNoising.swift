@@ -176,10 +176,14 @@ struct ForwardNoising: ParsableCommand {
             narrator.show(String(format: "%-13@ ᾱ at t=500: %.3f   at t=999: %.5f", kind.rawValue as NSString,
                                  other.row(at: 500).alphaBar, other.row(at: 999).alphaBar))
         }
-        narrator.say("""
-            The linear schedule has erased the picture long before t = 999; cosine spreads the destruction evenly \
-            over time.
-            """)
+        let last = NoiseSchedule(.scaledLinear).row(at: 999)
+        narrator.say(String(format: """
+            The linear schedule has erased the picture long before t = 999; cosine spreads the destruction more \
+            evenly (it was designed on 32x32 and 64x64 pictures; larger ones need more noise for the same damage). \
+            Stable Diffusion's ᾱ at t = 999 is %.4f, not 0: training's last step still holds %.0f%% of the \
+            picture's amplitude, but sampling starts from pure noise. That mismatch is behind SD 1.x's trouble with \
+            very dark or very bright pictures.
+            """, last.alphaBar, 100 * last.signalScale))
         narrator.show("wrote " + (try out.save(scheduleComparison(steps, process), as: "03-schedules.png",
                                                extra: [("timesteps", timesteps)])))
         narrator.pause()
