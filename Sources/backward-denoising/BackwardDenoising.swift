@@ -236,9 +236,13 @@ struct BackwardDenoising: ParsableCommand {
             computes x̂₀ and moves to the next, less noisy timestep:
             """)
         narrator.show("DDIM (η = 0): x_prev = √ᾱ_prev · x̂₀ + √(1 − ᾱ_prev) · ε̂                  (deterministic)")
-        narrator.show("DDPM (η = 1): x_prev = √ᾱ_prev · x̂₀ + √(1 − ᾱ_prev − σ²) · ε̂ + σ · z       (fresh noise z)")
+        narrator.show("DDPM (η = 1): x_prev = √ᾱ_prev · x̂₀ + √(1 − ᾱ_prev − s²) · ε̂ + s · z       (fresh noise z of size s)")
         let ddim = try denoiser.sample(shape: pictureShape, steps: steps, eta: 0, seed: seed)
         let ddpm = try denoiser.sample(shape: pictureShape, steps: steps, eta: 1, seed: seed)
+        narrator.say("""
+            In the table, sigma is the noise level measured against the picture, σ = √((1 − ᾱ)/ᾱ) (x_t/√ᾱ = x₀ + σ·ε), \
+            not DDPM's fresh-noise size s:
+            """)
         narrator.show("step     t     ᾱ_t    sigma   DDIM: std x_t  top weight      DDPM: std x_t  top weight")
         for i in StepSelection.evenlySpaced(ddim.steps.count, count: 8) {
             let d = ddim.steps[i], p = ddpm.steps[i]
@@ -246,6 +250,14 @@ struct BackwardDenoising: ParsableCommand {
                                  i + 1, d.timestep, d.alphaBar, d.sigma, d.latents.standardDeviation, d.topWeight,
                                  p.latents.standardDeviation, p.topWeight))
         }
+        let stride = 1000 / steps
+        narrator.say("""
+            Why the first step is t = \(ddim.steps[0].timestep), not 999: SD's samplers space their \(steps) steps \
+            "leading", counting up from 0 in strides of 1000/\(steps) = \(stride) (0, \(stride), \(2 * stride), ...) \
+            and adding SD's steps_offset of 1, then walking that list backwards. The noise levels above it are \
+            never visited; sampling starts from pure noise all the same. Newer configurations choose "linspace" or \
+            "trailing" spacing, which start at t = 999.
+            """)
         let ddimChoice = ddim.steps.last!.topPicture, ddpmChoice = ddpm.steps.last!.topPicture
         narrator.say(String(format: """
             At step 1 the predicted x̂₀ is a blend (the largest weight is %.2f); by step %d one picture has more than \
