@@ -320,7 +320,8 @@ struct BackwardDenoising: ParsableCommand {
             So far nothing told the sampler what to draw. Give each picture a caption and ask the denoiser a second \
             question: the best x̂₀ among the pictures whose caption contains the words (the conditional \
             prediction). Stable Diffusion does the same with one network, fed the text or an empty prompt, and \
-            mixes the two noise predictions:
+            mixes the two noise predictions. One network can answer both because in training about 10% of the \
+            captions were replaced by the empty prompt, so it also learned to denoise without text (lesson 5):
             """)
         let cfg = cfg ?? 7.5
         narrator.show("ε = ε_uncond + w · (ε_text − ε_uncond)        w = --cfg = \(cfg)")

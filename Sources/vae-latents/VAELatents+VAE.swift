@@ -33,11 +33,13 @@ extension VAELatents {
         narrator.say(String(format: """
             The encoder took %.1f s. It answers with a Gaussian per latent number, not a single value: a mean μ and \
             a log-variance. Here the average σ is %.4f against an average |μ| of %.2f; in a trained SD 1.x VAE σ is \
-            tiny next to μ, so Stable Diffusion simply takes μ and multiplies it by the scaling factor %.5f.
+            tiny next to μ, so this lesson simply takes μ (img2img draws a sample instead; it hardly differs) and \
+            multiplies it by the scaling factor %.5f.
             """, Date().timeIntervalSince(started), encoding.averageSigma, encoding.averageMagnitude, encoding.scalingFactor))
         narrator.say("""
             z = \(String(format: "%.5f", encoding.scalingFactor)) · μ has shape \(Format.shape(z.shape)): \(h)x\(w) \
-            positions, each a 4-number code for an 8x8 patch of pixels.
+            positions, each a 4-number code mostly for its 8x8 patch of pixels (the encoder's convolutions and \
+            attention also let some of the surroundings in).
             """)
         for (c, channel) in encoding.channels.enumerated() {
             narrator.show(String(format: "channel %d: from %+.2f to %+.2f, mean %+.3f, standard deviation %.3f",
