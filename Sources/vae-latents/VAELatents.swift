@@ -262,6 +262,9 @@ struct VAELatents: ParsableCommand {
             narrator.show(label.padded(to: 40) + format(a).padded(to: 18) + format(b).padded(to: 18) + String(format: "%.0fx", b / a))
         }
         row("arithmetic per step", latent.gflop, pixel.gflop) { Format.flops(gflop: $0) }
+        row("  of it convolutions and linear layers", latent.gflop - latent.selfAttentionGFLOP,
+            pixel.gflop - pixel.selfAttentionGFLOP) { Format.flops(gflop: $0) }
+        row("  of it self-attention's products", latent.selfAttentionGFLOP, pixel.selfAttentionGFLOP) { Format.flops(gflop: $0) }
         row("skip connections kept for the up path", latent.skipBytes, pixel.skipBytes, Format.bytes)
         row("one self-attention score matrix", latent.attentionScoreBytes, pixel.attentionScoreBytes, Format.bytes)
         row("widest feature map (feed-forward)", latent.feedForwardBytes, pixel.feedForwardBytes, Format.bytes)
@@ -273,8 +276,11 @@ struct VAELatents: ParsableCommand {
             """)
         narrator.say("""
             Convolutions and linear layers grow with the number of positions (64x more on pixels); self-attention \
-            compares every position with every other, so its score matrix grows with the square: (512 x 512)² / \
-            (64 x 64)² = 4096x. At 64x64 the scores fit in a graphics card; at 512x512 they would fill \
+            compares every position with every other, so its products and its score matrix grow with the square: \
+            (512 x 512)² / (64 x 64)² = 4096x. \(String(format: "%.0f", 100 * pixel.selfAttentionGFLOP / pixel.gflop))% of \
+            the pixel-space figure is that attention, so the comparison is with a UNet no one would build: real \
+            pixel-space models attend only at their coarse levels (or in windows), and cut the picture's size in \
+            cascades of models. Even then, every convolution still does 64x the work. At 64x64 the scores fit in a graphics card; at 512x512 they would fill \
             \(Format.bytes(pixel.attentionScoreBytes)) for one layer. (Float32 throughout; float16 on a GPU halves \
             every memory figure, and memory-efficient attention avoids storing the scores, but not the arithmetic.)
             """)

@@ -75,6 +75,23 @@ struct VAELatentsNumbersTests {
         #expect(cost.pixel.gflop / cost.latent.gflop > 64)           // at least the growth of the convolutions
     }
 
+    @Test("self-attention's products by hand: 4·N·T²·C per layer; 92% of the pixel UNet, 4096x the latent one")
+    func selfAttentionSplit() throws {
+        let cost = try DiffusionCost(configuration: .sd15)
+        // SD 1.5 at 64x64 latents, batch 2: 5 transformers at 4096 tokens (320 channels), 5 at 1024 (640),
+        // 5 at 256 (1280) and the middle one at 64 (1280).
+        let layers: [(count: Double, tokens: Double, channels: Double)] = [(5, 4096, 320), (5, 1024, 640), (5, 256, 1280), (1, 64, 1280)]
+        var byHand = 0.0
+        for layer in layers { byHand += layer.count * 4 * 2 * layer.tokens * layer.tokens * layer.channels }
+        #expect(abs(cost.latent.selfAttentionGFLOP * 1e9 - byHand) < 1)
+        #expect(abs(cost.pixel.selfAttentionGFLOP / cost.latent.selfAttentionGFLOP - 4096) < 1e-9)
+        let share = cost.pixel.selfAttentionGFLOP / cost.pixel.gflop
+        #expect(share > 0.91 && share < 0.93, "share \(share)")
+        // What is left grows with the positions: 64x, a little less for the pixel UNet's 3 input channels.
+        let rest = (cost.pixel.gflop - cost.pixel.selfAttentionGFLOP) / (cost.latent.gflop - cost.latent.selfAttentionGFLOP)
+        #expect(rest > 63 && rest <= 64, "rest \(rest)")
+    }
+
     @Test("PSNR from a known error: 10 log₁₀(1/MSE) on the 0-1 scale, clamped pictures")
     func psnr() {
         let grey = Tensor(repeating: 0, shape: [1, 3, 2, 2])          // 0.5 on the 0-1 scale

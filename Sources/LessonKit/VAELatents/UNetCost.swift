@@ -13,8 +13,9 @@ import StableDiffusion
 public struct UNetCost: Sendable {
     /// The UNet's input size (latent or pixel) and batch (2 with classifier-free guidance).
     public let height, width, batch: Int
-    /// Arithmetic of one evaluation, in GFLOP (10⁹ operations, 2 per multiply-add).
-    public let gflop: Double
+    /// Arithmetic of one evaluation, in GFLOP (10⁹ operations, 2 per multiply-add), and the part of it
+    /// in self-attention's products (every position against every other).
+    public let gflop, selfAttentionGFLOP: Double
     /// Bytes of the skip connections, of one self-attention score matrix at the finest level,
     /// and of the widest feed-forward activation.
     public let skipBytes, attentionScoreBytes, feedForwardBytes: Double
@@ -33,6 +34,8 @@ public struct UNetCost: Sendable {
         (self.height, self.width, self.batch) = (height, width, batch)
         gflop = UNet2DConditionModel.flopCount(configuration: c, latentHeight: height, latentWidth: width,
                                                batch: batch) / 1e9
+        selfAttentionGFLOP = UNet2DConditionModel.selfAttentionFlopCount(configuration: c, latentHeight: height,
+                                                                         latentWidth: width, batch: batch) / 1e9
         let n = Double(batch), bytes = Self.bytesPerNumber
         // Skips: conv_in's output, each resnet's (and transformer's) output, each downsampler's.
         var (h, w) = (height, width)

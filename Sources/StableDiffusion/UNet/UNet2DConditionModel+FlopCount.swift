@@ -41,8 +41,22 @@ extension UNet2DConditionModel {
     ///   - contextLength: text tokens cross-attention reads (77).
     public static func flopCount(configuration c: UNetConfiguration, latentHeight: Int, latentWidth: Int,
                                  batch: Int, contextLength: Int = 77) -> Double {
+        flopCounts(configuration: c, latentHeight: latentHeight, latentWidth: latentWidth, batch: batch,
+                   contextLength: contextLength).total
+    }
+
+    /// The part of `flopCount` spent in self-attention's two products (`Q Kᵀ` and `P V` of `attn1`,
+    /// every position against every other), the part that grows with the square of the positions.
+    public static func selfAttentionFlopCount(configuration c: UNetConfiguration, latentHeight: Int, latentWidth: Int,
+                                              batch: Int, contextLength: Int = 77) -> Double {
+        flopCounts(configuration: c, latentHeight: latentHeight, latentWidth: latentWidth, batch: batch,
+                   contextLength: contextLength).selfAttention
+    }
+
+    private static func flopCounts(configuration c: UNetConfiguration, latentHeight: Int, latentWidth: Int,
+                                   batch: Int, contextLength: Int) -> (total: Double, selfAttention: Double) {
         let n = batch
-        var total = 0.0
+        var total = 0.0, selfAttention = 0.0
 
         func resnet(_ inChannels: Int, _ outChannels: Int, _ h: Int, _ w: Int) {
             total += FlopCount.conv2d(batch: n, inChannels: inChannels, outChannels: outChannels,
@@ -63,7 +77,9 @@ extension UNet2DConditionModel {
             total += 2 * pixelLinear(channels, channels)                                             // proj_in, proj_out
             for _ in 0..<c.transformerLayersPerBlock {
                 total += 4 * pixelLinear(channels, channels)                                         // attn1 q, k, v, out
-                total += FlopCount.attention(batch: n, queries: tokens, keys: tokens, width: channels)
+                let scores = FlopCount.attention(batch: n, queries: tokens, keys: tokens, width: channels)
+                total += scores
+                selfAttention += scores
                 total += 2 * pixelLinear(channels, channels)                                         // attn2 q, out
                 total += 2 * FlopCount.linear(rows: n * contextLength, inFeatures: c.crossAttentionDim,
                                               outFeatures: channels)                                 // attn2 k, v
@@ -122,6 +138,6 @@ extension UNet2DConditionModel {
 
         total += FlopCount.conv2d(batch: n, inChannels: first, outChannels: c.outChannels,
                                   kernelSize: c.convOutKernel, outHeight: h, outWidth: w)           // conv_out
-        return total
+        return (total, selfAttention)
     }
 }
