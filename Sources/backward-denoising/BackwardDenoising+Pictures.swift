@@ -83,7 +83,7 @@ extension BackwardDenoising {
     /// Stage 6's still: one row per shape at `ToyRun.snapshotSteps`.
     func toySnapshots(_ runs: [ToyRun]) -> RGBImage {
         let picked = ToyRun.snapshotSteps(steps: steps)
-        let plots = runs.flatMap { run in picked.map { toyPlot(run, after: $0, side: 260) } }
+        let plots = runs.flatMap { run in picked.map { toyPlot(run, after: $0, side: 220) } }
         return RGBImage.grid(plots, columns: picked.count, title: "grey: the data; red: 1000 samples (DDPM, seed \(seed))")
     }
 }

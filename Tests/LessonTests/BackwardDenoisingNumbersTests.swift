@@ -191,7 +191,8 @@ struct BackwardDenoisingNumbersTests {
         #expect(abs(run.meanDistance(after: 0) - total / 200) < 1e-9)
         #expect(run.meanDistance(after: 10) < run.meanDistance(after: 0) / 2)
         #expect(ToyRun.distanceMarks(steps: 25) == [0, 12, 18, 25])
-        #expect(ToyRun.snapshotSteps(steps: 25) == [0, 12, 18, 21, 24, 25])
+        #expect(ToyRun.snapshotSteps(steps: 25) == [0, 12, 18, 21, 22, 23, 24, 25])   // every step of the last eighth
+        #expect(ToyRun.snapshotSteps(steps: 50) == [0, 25, 37, 43, 45, 47, 49, 50])
         #expect(ToyRun.snapshotSteps(steps: 1) == [0, 1])
     }
 

@@ -55,8 +55,11 @@ public struct ToyRun {
         [0, steps / 2, 3 * steps / 4, steps]
     }
 
-    /// The steps the lesson draws: 0, ½, ¾ and ⅞ of the way, the last two steps; sorted, no repeats.
+    /// The steps the lesson draws: 0, ½ and ¾ of the way, then the last eighth closely (⅞, two
+    /// points between, the last two steps), where the shape forms; sorted, no repeats.
     public static func snapshotSteps(steps: Int) -> [Int] {
-        Array(Set([0, steps / 2, 3 * steps / 4, 7 * steps / 8, max(0, steps - 1), steps])).sorted()
+        let tail = 7 * steps / 8, gap = steps - tail
+        return Array(Set([0, steps / 2, 3 * steps / 4, tail, tail + gap / 3, tail + 2 * gap / 3, max(0, steps - 1), steps]))
+            .sorted()
     }
 }
