@@ -72,6 +72,15 @@ struct BackwardDenoising: ParsableCommand {
     @Option(help: "With a model: step counts for the comparison grid, comma-separated.")
     var compareSteps = "5,10"
 
+    @Option(name: .customLong("editing"), help: ArgumentHelp("""
+        With a model: the editing stage, img2img at five strengths and a negative prompt ('on' or 'off'; default: on \
+        for the shapes model, off for a checkpoint, where it costs about as much as the sampler grid).
+        """, valueName: "on|off"))
+    var editingOption: String?
+
+    /// Whether the editing stage runs (decided once the model is known).
+    var editing: Bool { editingOption.map { $0 == "on" } ?? (LessonCheckpoint.model(checkpoint)?.isShapesModel ?? false) }
+
     @Option(help: "Side of the built-in pictures in pixels (16...128).")
     var size = 48
 
@@ -98,6 +107,9 @@ struct BackwardDenoising: ParsableCommand {
         }
         if let cfg, !(cfg.isFinite && cfg >= 0) { throw ValidationError("--cfg must be 0 or more, got \(cfg)") }
         guard (16...128).contains(size) else { throw ValidationError("--size must be between 16 and 128, got \(size)") }
+        if let editingOption, !["on", "off"].contains(editingOption) {
+            throw ValidationError("--editing must be 'on' or 'off', got '\(editingOption)'")
+        }
         let model = LessonCheckpoint.model(checkpoint)
         if let model {
             let drawing = drawing(model: model, side: 512)

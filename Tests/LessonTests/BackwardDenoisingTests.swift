@@ -106,6 +106,7 @@ struct BackwardDenoisingTests {
         BadInput(arguments: ["--steps", "0"], message: "--steps must be between 1 and 1000"),
         BadInput(arguments: ["--steps", "many"], message: "many"),
         BadInput(arguments: ["--cfg=-2"], message: "--cfg must be 0 or more"),
+        BadInput(arguments: ["--editing", "maybe"], message: "--editing must be 'on' or 'off'"),
         BadInput(arguments: ["--size", "8"], message: "--size must be between 16 and 128"),
         BadInput(arguments: ["--prompt", "a red fox"], message: "matches none of the built-in pictures"),
         BadInput(arguments: ["--scheduler", "heun"], message: "heun"),

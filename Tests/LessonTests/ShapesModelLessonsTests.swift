@@ -25,7 +25,11 @@ struct ShapesModelLessonsTests {
         let out = folder.appendingPathComponent("out")
         #expect(LessonRunner.files(in: out).contains("05-steering.png"))             // the built-in stages ran
         #expect(LessonRunner.files(in: out.appendingPathComponent("shapes-model"))
-                == ["00-result.png", "01-reverse.gif", "02-steps.png", "03-samplers.png", "steps.csv"])
+                == ["00-result.png", "01-reverse.gif", "02-steps.png", "03-samplers.png", "04-img2img-strength.png",
+                    "05-negative-prompt.png", "steps.csv"])
+        // img2img: the lowest strength keeps the drawn yellow circle's colour, the highest is the prompt's blue.
+        #expect(run.output.contains(#/\n +0\.1 +2 +41 +0\.980 +yellow, on the left/#), "\(run.output)")
+        #expect(run.output.contains(#/\n +1\.0 +25 +961 +0\.085 +blue/#))
         let reading = ShapeReading(try Self.picture(out.appendingPathComponent("shapes-model/00-result.png")))
         #expect(reading?.colour == .blue && reading?.position == .top, "\(String(describing: reading))")
         // 25 steps at 64x64 with guidance 3 (the shapes model's defaults), one CSV row each.
