@@ -168,6 +168,10 @@ struct CrossAttention: ParsableCommand {
         narrator.pause()
         try showToy(narrator: narrator, out: out)
         narrator.pause()
+        try showAnatomy(pipeline?.configuration.unet ?? .sd15, latentSide: drawing.height / 8, named: pipeline == nil
+                        ? "Stable Diffusion 1.5's" : model?.isShapesModel == true ? "the shapes model's" : "this checkpoint's",
+                        narrator: narrator, out: out)
+        narrator.pause()
 
         guard let pipeline else {
             narrator.stage("Done")
@@ -267,6 +271,36 @@ struct CrossAttention: ParsableCommand {
             the model's weights, so this part of the lesson runs with a checkpoint.
             """)
         narrator.say(LessonCheckpoint.howToGetOne)
+    }
+
+    /// Stage 4: where attention sits in the UNet, and where the timestep and the text come in.
+    func showAnatomy(_ configuration: UNetConfiguration, latentSide: Int, named name: String, narrator: Narrator,
+                     out: LessonOutput) throws {
+        narrator.stage("Inside the UNet: where the text and the timestep come in")
+        let anatomy = UNetAnatomy(configuration: configuration, latentSide: latentSide, batch: 2)
+        narrator.say("""
+            Before listening in, a map of \(name) UNet (with guidance, a batch of 2). The latents go down \
+            \(anatomy.down.count) levels, halving their size and widening their channels, through a middle block, and \
+            back up; the outputs of every down block's layers are also handed straight across to the up block at \
+            their resolution (the skip connections), so fine detail need not pass through the bottleneck:
+            """)
+        for block in anatomy.blocks {
+            narrator.show(block.name.padded(to: 14) + "\(block.side)x\(block.side)".padded(to: 8)
+                          + "\(block.channels) ch".padded(to: 9) + UNetAnatomy.summary(block))
+        }
+        let plainEnds = anatomy.down.last!.transformers == 0 && anatomy.up.first!.transformers == 0
+            ? "; the coarsest blocks of the down and up paths have none, only ResNets" : ""
+        let attending = Set(anatomy.blocks.filter { $0.transformers > 0 }.map(\.side)).sorted(by: >).map { "\($0)x\($0)" }
+        narrator.say("""
+            Each transformer is self-attention (every latent pixel looks at every other), then cross-attention \
+            (every pixel looks at the \(anatomy.contextShape[1]) text vectors, width \(anatomy.contextShape[2])), then a \
+            feed-forward layer. They sit at \(attending.joined(separator: ", "))\(plainEnds). The timestep enters \
+            elsewhere: as \
+            \(anatomy.sinusoidWidth) sinusoid features (the picture's heat map, cosines then sines: in each half fast \
+            waves on the left, slow ones on the right), turned by two linear layers into \(anatomy.timeEmbeddingWidth) numbers that every ResNet adds \
+            to its channels. So every block knows how noisy its input is, and only the transformers know the prompt.
+            """)
+        narrator.show("wrote " + (try out.save(anatomyPicture(anatomy), as: "unet-anatomy.png")))
     }
 
     /// Stage 3: attention by hand on a 16x16 toy.

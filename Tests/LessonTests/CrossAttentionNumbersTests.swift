@@ -180,3 +180,30 @@ struct CrossAttentionNumbersTests {
         #expect(image.meanAbsoluteDifference(to: dark) == Double(170 + 85 + 34) / 3)
     }
 }
+
+@Suite("Lesson 4: the UNet's anatomy from its configuration")
+struct UNetAnatomyTests {
+    @Test("SD 1.5 at 64x64 latents: four levels of 2 ResNets down and 3 up, transformers except at the coarsest, 8 heads")
+    func sd15() {
+        let anatomy = UNetAnatomy(configuration: .sd15, latentSide: 64, batch: 2)
+        #expect(anatomy.down.map(\.shape) == [[2, 320, 64, 64], [2, 640, 32, 32], [2, 1280, 16, 16], [2, 1280, 8, 8]])
+        #expect(anatomy.down.map(\.transformers) == [2, 2, 2, 0] && anatomy.down.map(\.resnets) == [2, 2, 2, 2])
+        #expect(anatomy.up.map(\.side) == [8, 16, 32, 64] && anatomy.up.map(\.transformers) == [0, 3, 3, 3])
+        #expect(anatomy.up.map(\.resnets) == [3, 3, 3, 3] && anatomy.up.last?.resampler == nil)
+        #expect(anatomy.middle.shape == [2, 1280, 8, 8] && anatomy.middle.transformers == 1)
+        #expect(anatomy.contextShape == [2, 77, 768] && anatomy.timeEmbeddingWidth == 1280 && anatomy.sinusoidWidth == 320)
+        #expect(UNetAnatomy.summary(anatomy.down[0]) == "2 ResNets + 2 transformers (8 heads), then downsample")
+        // The checkpoint names of every block, in the order the data flows.
+        #expect(anatomy.blocks.map(\.name) == ["down_blocks.0", "down_blocks.1", "down_blocks.2", "down_blocks.3", "mid_block",
+                                               "up_blocks.0", "up_blocks.1", "up_blocks.2", "up_blocks.3"])
+    }
+
+    @Test("the shapes model: three levels, the coarsest without attention, 4 heads")
+    func shapesModel() {
+        let anatomy = UNetAnatomy(configuration: TinyShapesModel.unet, latentSide: 8, batch: 2)
+        #expect(anatomy.down.map(\.side) == [8, 4, 2] && anatomy.down.map(\.channels) == [32, 64, 64])
+        #expect(anatomy.down.map(\.transformers) == [1, 1, 0] && anatomy.up.map(\.transformers) == [0, 2, 2])
+        #expect(anatomy.blocks.allSatisfy { $0.heads == 4 })
+        #expect(UNetAnatomy.summary(anatomy.down[2]) == "1 ResNet")
+    }
+}

@@ -9,12 +9,13 @@ struct CrossAttentionTests {
     static let tinyModel = ExamplePicturesTests.projectFolder
         .appendingPathComponent("Tests/StableDiffusionTests/Fixtures/tiny/diffusers").path
 
-    @Test("without a checkpoint: the tokens and the toy by hand; only the toy's picture is written")
+    @Test("without a checkpoint: the tokens, the toy by hand and SD 1.5's anatomy; only their pictures are written")
     func withoutCheckpoint() throws {
         let folder = try LessonRunner.temporaryFolder()
         let run = try LessonRunner.run("cross-attention", ["--no-pause", "--output", "out"], in: folder)
         #expect(run.status == 0, "stderr: \(run.errors)")
-        #expect(LessonRunner.files(in: folder.appendingPathComponent("out")) == ["toy-attention.png"])
+        #expect(LessonRunner.files(in: folder.appendingPathComponent("out")) == ["toy-attention.png", "unet-anatomy.png"])
+        #expect(run.output.contains("down_blocks.0 64x64   320 ch   2 ResNets + 2 transformers (8 heads), then downsample"))
     }
 
     @Test("with the tiny model: one heatmap per word, the CSV, the animation and both grids")
@@ -30,7 +31,7 @@ struct CrossAttentionTests {
         #expect(LessonRunner.files(in: out) == [
             "01-a.png", "02-red.png", "03-apple.png", "04-comma.png", "05-on.png", "06-a.png", "07-table.png",
             "attention.csv", "guidance-scales.png", "picture.png", "swapped-word.png", "text-embedding.png",
-            "toy-attention.png", "words-over-steps.gif", "words.png",
+            "toy-attention.png", "unet-anatomy.png", "words-over-steps.gif", "words.png",
         ])
         let text = try readPNGText(out.appendingPathComponent("03-apple.png").path)
         #expect(text.contains(PNGTextEntry(key: "token", value: "apple")))
