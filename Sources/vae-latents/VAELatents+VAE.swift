@@ -139,7 +139,7 @@ extension VAELatents {
         }
         narrator.say("""
             On pixels the noise is grain laid over a picture that stays whole underneath. In latent space each noisy \
-            number is an 8x8 patch's code gone wrong: the decoder paints it as blotches, smeared colours and \
+            number is the code of (mostly) an 8x8 patch gone wrong: the decoder paints it as blotches, smeared colours and \
             invented texture, which is the kind of damage the UNet learns to undo.
             """)
         narrator.say("""
