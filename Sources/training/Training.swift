@@ -60,7 +60,7 @@ struct Training: ParsableCommand {
         return recipe
     }
 
-    /// The words whose weights stage 3 probes: the first convolution, the time embedding, the first
+    /// The tensors whose weights stage 3 probes: the first convolution, the time embedding, the first
     /// cross-attention's key projection (it reads the text), the middle block, the last layer.
     static let probedWeights = [
         "conv_in.weight", "time_embedding.linear_1.weight",
@@ -90,13 +90,13 @@ struct Training: ParsableCommand {
         ])
 
         try showData(narrator, out)
-        let tools = try trained.map { try TrainingObjective(pipeline: $0, seed: recipe.seed) }
-        if let tools {
-            try showObjective(tools, narrator, out)
+        let objective = try trained.map { try TrainingObjective(pipeline: $0, seed: recipe.seed) }
+        if let objective {
+            try showObjective(objective, narrator, out)
         } else {
             explainWhatNeedsTheModel(narrator)
         }
-        try showBackpropagation(tools, narrator)
+        try showBackpropagation(objective, narrator)
         let live = try trainLive(narrator, out)
         let trainedPSNR = try trained.map { try ShapesTrainingPictures.roundTrips(vae: $0.vae(), step: 0).psnr }
         try showLosses(live, trainedPSNR: trainedPSNR, narrator, out)
@@ -151,7 +151,7 @@ struct Training: ParsableCommand {
 
     // MARK: - Stage 2: the objective
 
-    func showObjective(_ tools: TrainingObjective, _ narrator: Narrator, _ out: LessonOutput) throws {
+    func showObjective(_ objective: TrainingObjective, _ narrator: Narrator, _ out: LessonOutput) throws {
         narrator.stage("The objective: say which noise was added")
         narrator.say("""
             One training example, exactly as SD's training code makes it: take a picture's latents x₀ (the VAE's \
@@ -165,7 +165,7 @@ struct Training: ParsableCommand {
             answer without text, ε_θ(x_t, t, ""), which is exactly what classifier-free guidance mixes with the \
             prompted answer when sampling (lesson 2).
             """)
-        let example = try tools.example(scene: ShapesDataset(seed: recipe.seed).scene(Self.examplePicture),
+        let example = try objective.example(scene: ShapesDataset(seed: recipe.seed).scene(Self.examplePicture),
                                         timesteps: Self.exampleTimesteps, seed: recipe.seed)
         narrator.say("Picture \(Self.examplePicture) of the training data, \"\(example.caption)\", at five timesteps:")
         narrator.show("    t     ᾱ_t    loss: untrained   trained, caption   trained, empty prompt")
@@ -207,7 +207,7 @@ struct Training: ParsableCommand {
 
     // MARK: - Stage 3: backpropagation
 
-    func showBackpropagation(_ tools: TrainingObjective?, _ narrator: Narrator) throws {
+    func showBackpropagation(_ objective: TrainingObjective?, _ narrator: Narrator) throws {
         narrator.stage("Backpropagation: one backward pass, every gradient")
         narrator.say("""
             To improve, every weight must move a little in the direction that lowers the loss: w ← w − η · ∂loss/∂w \
@@ -219,7 +219,7 @@ struct Training: ParsableCommand {
         let parameters = try RandomWeights.parameters(seed: recipe.seed &+ 3) {
             _ = try UNet2DConditionModel($0, configuration: TinyShapesModel.unet)
         }
-        let batch = try probeBatch(tools)
+        let batch = try probeBatch(objective)
         let started = Date()
         let probe = try GradientProbe(parameters: parameters, configuration: TinyShapesModel.unet, batch: batch,
                                       keys: Self.probedWeights)
@@ -243,14 +243,14 @@ struct Training: ParsableCommand {
 
     /// Two training pictures' latents with captions from the trained model, or, without it, random
     /// latents and text vectors of the right shapes: the gradients are checked all the same.
-    func probeBatch(_ tools: TrainingObjective?) throws -> GradientProbe.Batch {
+    func probeBatch(_ objective: TrainingObjective?) throws -> GradientProbe.Batch {
         var generator = TorchGenerator(seed: recipe.seed)
         let latentShape = [2, TinyShapesModel.unet.inChannels, 8, 8]
         let (latents, context): (Tensor, Tensor)
-        if let tools {
+        if let objective {
             let scenes = (0..<2).map { ShapesDataset(seed: recipe.seed).scene($0) }
-            latents = try tools.latents(Tensor.concatenate(scenes.map { $0.render() }, axis: 0))
-            context = try tools.pipeline.encode(prompts: scenes.map(\.caption))
+            latents = try objective.latents(Tensor.concatenate(scenes.map { $0.render() }, axis: 0))
+            context = try objective.pipeline.encode(prompts: scenes.map(\.caption))
         } else {
             latents = generator.randn(latentShape)
             context = generator.randn([2, CLIPTokenizer.contextLength, TinyShapesModel.unet.crossAttentionDim])
