@@ -63,7 +63,7 @@ extension BackwardDenoising {
         if !samplers.isEmpty {
             try showSamplers(samplers, counts: counts, drawing: drawing, time: time, pipeline: pipeline, narrator, out)
         }
-        if editing { try showEditing(drawing, model: model, pipeline: pipeline, narrator, out) }
+        if editing { try showEditing(drawing, model: model, pipeline: pipeline, time: time, narrator, out) }
         narrator.stage("Done")
         narrator.say("Files written:\n" + out.summary)
         if model.isShapesModel {

@@ -25,10 +25,15 @@ extension BackwardDenoising {
         return (picture.aspectFilled(width: drawing.width, height: drawing.height), source, drawing.prompt)
     }
 
-    func showEditing(_ drawing: LessonDrawing, model: LessonModel, pipeline: StableDiffusionPipeline, _ narrator: Narrator,
-                     _ out: LessonOutput) throws {
+    func showEditing(_ drawing: LessonDrawing, model: LessonModel, pipeline: StableDiffusionPipeline, time: DenoisingTime,
+                     _ narrator: Narrator, _ out: LessonOutput) throws {
         narrator.stage("Editing a picture: img2img and its strength")
         let (picture, source, prompt) = try editingMaterial(model: model, drawing: drawing)
+        // A strength whose ⌊s · steps⌋ is 0 would run no step at all: left out.
+        let strengths = Self.strengths(shapesModel: model.isShapesModel).filter { Int(Double(steps) * $0) >= 1 }
+        let extraSteps = strengths.reduce(0) { $0 + Int(Double(steps) * $1) } + 2 * steps
+        narrator.say(String(format: "This stage runs %d more steps, about %.0f s at this run's %.2f s per step (--editing off skips it).",
+                            extraSteps, Double(extraSteps) * time.perStep, time.perStep))
         narrator.say("""
             The same two processes edit a picture. Encode it to latents, noise them with lesson 1's formula only \
             part of the way, to the timestep the strength picks, then run the sampler from there with a prompt. \
@@ -39,7 +44,7 @@ extension BackwardDenoising {
                       + (model.isShapesModel ? "     read back" : ""))
         let alphas = pipeline.configuration.scheduler.alphasCumprod()
         var tiles = [picture], labels = ["the picture"], colours: [(strength: Double, colour: ShapeScene.Colour?)] = []
-        for strength in Self.strengths(shapesModel: model.isShapesModel) {
+        for strength in strengths {
             var request = drawing.request(steps: steps, seed: seed, scheduler: scheduler, prompt: prompt)
             request.initImage = picture.toTensor()
             request.strength = strength

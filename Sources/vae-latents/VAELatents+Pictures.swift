@@ -63,29 +63,42 @@ extension VAELatents {
     func costChart(latent: UNetCost, pixel: UNetCost) -> RGBImage {
         let width = 760, barLeft = 230, barRight = width - 150, rowHeight = 34
         let font = BitmapFont.forImageWidth(width)
-        var image = RGBImage(width: width, height: 300, color: RGBColor(hex: 0x1B1B1F))
+        var image = RGBImage(width: width, height: 350, color: RGBColor(hex: 0x1B1B1F))
         let text = RGBColor(hex: 0xF2F2F2), latentColour = RGBColor(hex: 0x4CB07A), pixelColour = RGBColor(hex: 0xE0604A)
-        image.drawText("one UNet step with guidance (batch 2); log scale: each 10x adds the same length",
+        let attentionColour = RGBColor(hex: 0xF2B8A8)
+        image.drawText("one UNet step with guidance (batch 2); linear scale: the lengths are in the true ratio",
                        x: 16, y: 12, font: font, color: text)
-        let groups: [(String, Double, Double, (Double) -> String)] = [
-            ("arithmetic", latent.gflop * 1e9, pixel.gflop * 1e9, { Format.flops(gflop: $0 / 1e9) }),
-            ("activation memory (float32)", latent.totalBytes, pixel.totalBytes, Format.bytes),
+        // (title, latent value, pixel value, the pixel value's self-attention part, format)
+        let groups: [(String, Double, Double, Double?, (Double) -> String)] = [
+            ("arithmetic", latent.gflop * 1e9, pixel.gflop * 1e9, pixel.selfAttentionGFLOP * 1e9, { Format.flops(gflop: $0 / 1e9) }),
+            ("activation memory (float32)", latent.totalBytes, pixel.totalBytes, nil, Format.bytes),
         ]
         var y = 50
-        for (title, a, b, format) in groups {
+        for (title, a, b, attention, format) in groups {
             image.drawText(title + String(format: ": %.0fx", b / a), x: 16, y: y, font: font, color: text)
             y += rowHeight
-            // Bars start at 1/1000 of the smaller value, so both are visible and the ratio reads as length.
-            let low = log10(a) - 3, high = log10(b)
+            let scale = Double(barRight - barLeft) / b
             for (label, value, colour) in [("64x64 latents", a, latentColour), ("512x512 pixels", b, pixelColour)] {
-                let length = Int(Double(barRight - barLeft) * (log10(value) - low) / (high - low))
+                let length = max(2, Int(value * scale))
                 image.drawText(label, x: 32, y: y + 6, font: font, color: text)
-                image.fillRectangle(x: barLeft, y: y, width: max(2, length), height: rowHeight - 10, color: colour)
+                image.fillRectangle(x: barLeft, y: y, width: length, height: rowHeight - 10, color: colour)
+                if value == b, let attention {
+                    // The part of the pixel bar that is self-attention, which real pixel models avoid.
+                    let part = Int(attention * scale)
+                    image.fillRectangle(x: barLeft + length - part, y: y, width: part, height: rowHeight - 10, color: attentionColour)
+                }
                 image.drawText(format(value), x: barLeft + length + 8, y: y + 6, font: font, color: text)
                 y += rowHeight
             }
+            if let attention {
+                image.drawText(String(format: "light part: self-attention, %.0f%% of the pixel figure", 100 * attention / b),
+                               x: barLeft, y: y, font: font, color: attentionColour)
+                y += rowHeight - 10
+            }
             y += 18
         }
+        image.drawText("(a bar is at least 2 pixels wide, so the latent ones can be seen at all)", x: 16, y: y,
+                       font: font, color: text)
         return image
     }
 }

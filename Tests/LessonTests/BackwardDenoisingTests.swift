@@ -63,7 +63,10 @@ struct BackwardDenoisingTests {
             "--compare-samplers", "ddim,dpmpp-2m-karras", "--compare-steps", "1,2",
         ])
         #expect(run.status == 0, "stderr: \(run.errors)")
-        #expect(LessonRunner.files(in: out) == ["00-result.png", "01-reverse.gif", "02-steps.png", "03-samplers.png", "steps.csv"])
+        #expect(LessonRunner.files(in: out) == ["00-result.png", "01-reverse.gif", "02-steps.png", "03-samplers.png",
+                                                "04-img2img-strength.png", "05-negative-prompt.png", "steps.csv"])
+        // Editing with 3 steps: strengths whose ⌊3·s⌋ is 0 (0.2) are left out, 1.0 runs all three.
+        #expect(!run.output.contains(#/\n +0\.2 +\d/#) && run.output.contains(#/\n +1\.0 +3 +\d+ /#), "\(run.output)")
         let rows = try String(contentsOf: out.appendingPathComponent("steps.csv"), encoding: .utf8).split(separator: "\n")
         #expect(rows.first == "step,timestep,sigma,latent_std,noise_std,x0_std,guidance_gap_rms")
         #expect(rows.count == 1 + 3)
@@ -82,7 +85,7 @@ struct BackwardDenoisingTests {
         let process = Process()
         process.executableURL = LessonRunner.productsFolder.appendingPathComponent("backward-denoising")
         process.arguments = ["--no-pause", "--output", "out", "--width", "64", "--height", "64", "--steps", "2",
-                             "--cfg", "1", "--compare-samplers", "none"]
+                             "--cfg", "1", "--compare-samplers", "none", "--editing", "off"]
         process.environment = ProcessInfo.processInfo.environment.merging(["SD_CHECKPOINT": Self.tinyCheckpoint]) { $1 }
         process.currentDirectoryURL = folder
         let output = Pipe()
