@@ -57,7 +57,7 @@ extension BackwardDenoising {
             let reading = model.isShapesModel ? ShapeReading(image) : nil
             colours.append((strength, reading?.colour))
             narrator.show(String(format: "%8.1f   %9d   %7d     %.3f", strength, count, t, alphas[min(t, alphas.count - 1)].squareRoot())
-                          + (reading.map { "                              \($0.colour.rawValue), \($0.position.phrase ?? "in the centre")" } ?? ""))
+                          + (reading.map { "                              " + $0.colourAndPlace } ?? ""))
             tiles.append(RGBImage(tensor: image))
             labels.append(String(format: "strength %.1f", strength))
         }
@@ -102,7 +102,7 @@ extension BackwardDenoising {
             if model.isShapesModel {
                 let reading = ShapeReading(image)
                 narrator.show((negativePrompt.isEmpty ? "no negative prompt" : "negative \"\(negativePrompt)\"").padded(to: 24)
-                              + "→ " + (reading.map { "\($0.colour.rawValue), \($0.position.phrase ?? "in the centre")" } ?? "nothing drawn"))
+                              + "→ " + (reading?.colourAndPlace ?? "nothing drawn"))
             }
             tiles.append(RGBImage(tensor: image))
         }

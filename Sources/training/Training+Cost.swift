@@ -9,11 +9,6 @@ extension Training {
     /// The guidance scales stage 7 compares, after the empty prompt.
     static let guidanceScales: [Float] = [1, 3, 7.5]
 
-    /// What a pixel reading can say reliably: the colour and the place ("green on the left").
-    static func colourAndPlace(_ reading: ShapeReading?) -> String {
-        guard let reading else { return "nothing drawn" }
-        return reading.colour.rawValue + " " + (reading.position.phrase ?? "in the centre")
-    }
 
     func showLeftOutPairs(_ pipeline: StableDiffusionPipeline, _ narrator: Narrator, _ out: LessonOutput) throws {
         narrator.stage("The shipped model draws what it never saw")
@@ -32,7 +27,7 @@ extension Training {
                 let reading = ShapeReading(image)
                 let ok = reading?.colour == colour && reading?.position == position
                 right += ok ? 1 : 0
-                narrator.show(caption.padded(to: 34) + "→ " + Self.colourAndPlace(reading) + (ok ? "" : "   (wrong)"))
+                narrator.show(caption.padded(to: 34) + "→ " + (reading?.colourAndPlace ?? "nothing drawn") + (ok ? "" : "   (wrong)"))
                 tiles.append(RGBImage(tensor: image).enlarged(toAtLeast: 128))
                 labels.append(caption)
             }
@@ -63,7 +58,7 @@ extension Training {
         for (text, scale) in [("", Float(1))] + Self.guidanceScales.map({ (prompt, $0) }) {
             let image = try pipeline.generate(GenerationRequest(prompt: text, guidanceScale: scale, seed: 1, width: side, height: side)).image
             let label = text.isEmpty ? "empty prompt" : String(format: "w = %g", scale)
-            narrator.show(label.padded(to: 14) + "→ " + Self.colourAndPlace(ShapeReading(image)))
+            narrator.show(label.padded(to: 14) + "→ " + (ShapeReading(image)?.colourAndPlace ?? "nothing drawn"))
             tiles.append(RGBImage(tensor: image).enlarged(toAtLeast: 128))
             labels.append(label)
         }

@@ -151,7 +151,7 @@ extension Training {
 
     /// The shipped model's diffusion losses from its training record, if it is here.
     func shippedLosses() -> [(step: Int, mse: Double)] {
-        guard model != "none", let path = model ?? LessonCheckpoint.shippedModelPath(),
+        guard let path = trainedModelPath,
               let text = try? String(contentsOfFile: path + "/training/losses.csv", encoding: .utf8) else { return [] }
         return text.split(separator: "\n").dropFirst().compactMap { line in
             let fields = line.split(separator: ",", omittingEmptySubsequences: false)
@@ -217,7 +217,7 @@ extension Training {
 
     /// The shipped model's own sheets from its 23-minute run, as a second animation.
     func showShippedTrail(_ narrator: Narrator, _ out: LessonOutput) throws {
-        guard model != "none", let path = model ?? LessonCheckpoint.shippedModelPath() else { return }
+        guard let path = trainedModelPath else { return }
         let folder = path + "/training"
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])
             .filter { $0.hasPrefix("samples-") && $0.hasSuffix(".png") }.sorted()

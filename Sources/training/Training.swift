@@ -112,11 +112,15 @@ struct Training: ParsableCommand {
             """)
     }
 
-    /// The trained shapes model: `--model`, else the shipped one; nil for 'none' or when it is not found.
+    /// The trained shapes model's folder: `--model`, else the shipped one; nil for 'none' or when it
+    /// is not found.
+    var trainedModelPath: String? {
+        model == "none" ? nil : model ?? LessonCheckpoint.shippedModelPath()
+    }
+
+    /// The trained shapes model, opened (nil: see `trainedModelPath`).
     func trainedModel() throws -> StableDiffusionPipeline? {
-        if model == "none" { return nil }
-        guard let path = model ?? LessonCheckpoint.shippedModelPath() else { return nil }
-        return try LessonCheckpoint.pipeline(path)
+        try trainedModelPath.map { try LessonCheckpoint.pipeline($0) }
     }
 
     // MARK: - Stage 1: the data

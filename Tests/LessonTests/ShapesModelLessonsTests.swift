@@ -15,14 +15,20 @@ struct ShapesModelLessonsTests {
         try RGBImage(contentsOfFile: url.path).cropped(x: 0, y: 0, width: side, height: side).toTensor()
     }
 
+    /// Runs `lesson` unattended into `out/` of a fresh folder, able to find the shipped model as a
+    /// student's run does; returns the run and that `out` folder.
+    static func run(_ lesson: String, _ arguments: [String] = []) throws -> (LessonRun, out: URL) {
+        let folder = try LessonRunner.temporaryFolder()
+        let run = try LessonRunner.run(lesson, ["--no-pause", "--output", "out"] + arguments, in: folder,
+                                       environment: LessonRunner.shippedModel)
+        #expect(run.status == 0, "stderr: \(run.errors)")
+        return (run, folder.appendingPathComponent("out"))
+    }
+
     @Test("backward-denoising: the built-in stages, then every step of the shapes model, which draws the prompt")
     func backwardDenoising() throws {
-        let folder = try LessonRunner.temporaryFolder()
-        let run = try LessonRunner.run("backward-denoising", ["--no-pause", "--output", "out", "--compare-steps", "5"],
-                                       in: folder, environment: LessonRunner.shippedModel)
-        #expect(run.status == 0, "stderr: \(run.errors)")
+        let (run, out) = try Self.run("backward-denoising", ["--compare-steps", "5"])
         #expect(run.output.contains("shapes model that ships with this project"))
-        let out = folder.appendingPathComponent("out")
         #expect(LessonRunner.files(in: out).contains("05-steering.png"))             // the built-in stages ran
         #expect(LessonRunner.files(in: out.appendingPathComponent("shapes-model"))
                 == ["00-result.png", "01-reverse.gif", "02-steps.png", "03-samplers.png", "04-img2img-strength.png",
@@ -40,11 +46,8 @@ struct ShapesModelLessonsTests {
 
     @Test("vae-latents: a drawn shape through the shapes model's VAE, at 30 dB, with its own scaling factor")
     func vaeLatents() throws {
-        let folder = try LessonRunner.temporaryFolder()
-        let run = try LessonRunner.run("vae-latents", ["--no-pause", "--output", "out"], in: folder,
-                                       environment: LessonRunner.shippedModel)
-        #expect(run.status == 0, "stderr: \(run.errors)")
-        #expect(LessonRunner.files(in: folder.appendingPathComponent("out")).contains("07-random-latent.png"))
+        let (run, out) = try Self.run("vae-latents")
+        #expect(LessonRunner.files(in: out).contains("07-random-latent.png"))
         #expect(run.output.contains("scaled to 64x64"))
         #expect(run.output.contains("The scaling factor 0.518"))
         let psnr = try #require(run.output.firstMatch(of: #/PSNR (\d+\.\d) dB \(mean squared/#)).1
@@ -53,13 +56,9 @@ struct ShapesModelLessonsTests {
 
     @Test("cross-attention: the shapes model's words, at its size and guidance, with its default swap")
     func crossAttention() throws {
-        let folder = try LessonRunner.temporaryFolder()
-        let run = try LessonRunner.run("cross-attention", ["--no-pause", "--output", "out", "--steps", "10"], in: folder,
-                                       environment: LessonRunner.shippedModel)
-        #expect(run.status == 0, "stderr: \(run.errors)")
+        let (run, out) = try Self.run("cross-attention", ["--steps", "10"])
         #expect(run.output.contains("The text embedding (77 x 64)"))
         #expect(run.output.contains("\"a red triangle on the left\""))                   // circle=triangle
-        let out = folder.appendingPathComponent("out")
         let reading = ShapeReading(try Self.picture(out.appendingPathComponent("picture.png")))
         #expect(reading?.colour == .red && reading?.position == .left, "\(String(describing: reading))")
         #expect(LessonRunner.files(in: out).contains("guidance-scales.png"))
@@ -67,11 +66,8 @@ struct ShapesModelLessonsTests {
 
     @Test("--checkpoint none keeps to the built-in material even where the shapes model could be found")
     func noneMeansBuiltIn() throws {
-        let folder = try LessonRunner.temporaryFolder()
-        let run = try LessonRunner.run("backward-denoising", ["--no-pause", "--output", "out", "--checkpoint", "none"],
-                                       in: folder, environment: LessonRunner.shippedModel)
-        #expect(run.status == 0, "stderr: \(run.errors)")
-        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("out/shapes-model").path))
+        let (run, out) = try Self.run("backward-denoising", ["--checkpoint", "none"])
+        #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("shapes-model").path))
         #expect(!run.output.contains("shapes model that ships"))
     }
 }

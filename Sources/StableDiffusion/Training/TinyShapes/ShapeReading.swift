@@ -61,4 +61,10 @@ public struct ShapeReading: Equatable, CustomStringConvertible {
     public var description: String {
         ShapeScene(colour: colour, shape: shape, position: position).caption
     }
+
+    /// What the pixels tell reliably, colour and place: "green, on the left" (the shape, read from
+    /// the fill ratio, is not: see `shape`).
+    public var colourAndPlace: String {
+        colour.rawValue + ", " + (position.phrase ?? "in the centre")
+    }
 }
