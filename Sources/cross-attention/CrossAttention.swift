@@ -148,7 +148,7 @@ struct CrossAttention: ParsableCommand {
         }
         if let saveMaps {
             guard pipeline != nil else {
-                throw LessonError("--save-maps needs a model: the maps are recorded inside a real UNet (pass --checkpoint)")
+                throw LessonError("--save-maps needs a model: the maps are recorded inside a real UNet (leave out --checkpoint none to use the shipped shapes model, or pass --checkpoint PATH)")
             }
             try ensureDirectory(saveMaps)
         }
