@@ -47,7 +47,10 @@ struct Generate: ParsableCommand {
     @Option(help: "Sampler: \(SchedulerKind.allCases.map(\.rawValue).joined(separator: ", ")).")
     var scheduler: SchedulerKind = .pndm
 
-    @Option(help: "A PNG or JPEG to start from (img2img); resized to --width x --height.")
+    @Option(help: ArgumentHelp("A standalone VAE to use instead of the checkpoint's: .safetensors, .ckpt or a diffusers vae/ folder.", valueName: "path"))
+    var vae: String?
+
+    @Option(help: "A PNG or JPEG to start from (img2img); its own size (rounded down to a multiple of 8) unless --width/--height say otherwise.")
     var initImage: String?
 
     @Option(help: "img2img: how much to change the init image, in (0, 1].")
@@ -75,16 +78,33 @@ struct Generate: ParsableCommand {
     func run() throws {
         let path = try checkpointOption.resolved()
         // The size the model was trained at, as diffusers picks it: the UNet's sample size × 8.
-        let pipeline = try StableDiffusionPipeline(checkpoint: path, useEMA: useEMA)
-        let width = self.width ?? pipeline.configuration.unet.sampleSize * 8
-        let height = self.height ?? pipeline.configuration.unet.sampleSize * 8
+        let pipeline = try StableDiffusionPipeline(checkpoint: path, useEMA: useEMA, vae: vae)
+        try pipeline.checkComplete()
+        let picture = try initImage.map { try RGBImage(contentsOfFile: $0) }
+        // img2img keeps the init image's size, as diffusers does: each side rounded down to a
+        // multiple of 8 (the VAE's factor); text-to-image draws at the size the model was trained at.
+        let modelSize = pipeline.configuration.unet.sampleSize * 8
+        let defaultSize: (width: Int, height: Int) = picture.map { ($0.width / 8 * 8, $0.height / 8 * 8) } ?? (modelSize, modelSize)
+        let width = self.width ?? defaultSize.width
+        let height = self.height ?? defaultSize.height
         var request = GenerationRequest(prompt: prompt, negativePrompt: negativePrompt, steps: steps, guidanceScale: cfg,
                                         seed: seed, width: width, height: height, scheduler: scheduler)
         request.strength = strength
         request.vaeTileSize = vaeTile
-        if let initImage {
-            let picture = try RGBImage(contentsOfFile: initImage)
-            request.initImage = picture.aspectFilled(width: width, height: height).toTensor()
+        if let picture {
+            let size = "\(width)x\(height)", own = "\(picture.width)x\(picture.height)"
+            if self.width == nil || self.height == nil, !(64...2048).contains(width) || !(64...2048).contains(height) {
+                throw GenerationError.invalid("the init image is \(own) pixels; pictures from 64 to 2048 pixels a side can be used as they are, so pass --width and --height (for example --width 512 --height 512) to scale it")
+            }
+            let trim = (x: picture.width - width, y: picture.height - height)
+            if (0..<8).contains(trim.x) && (0..<8).contains(trim.y) {
+                // Only the rounding to a multiple of 8: cut the few extra pixels off, keep the rest as is.
+                if trim != (0, 0) { printError("note: the init image (\(own)) is cropped to \(size), a multiple of 8") }
+                request.initImage = picture.cropped(x: trim.x / 2, y: trim.y / 2, width: width, height: height).toTensor()
+            } else {
+                printError("note: the init image (\(own)) is scaled and cropped to \(size)")
+                request.initImage = picture.aspectFilled(width: width, height: height).toTensor()
+            }
         }
         try request.validate()
         try checkOutputPaths()

@@ -24,9 +24,13 @@ struct Inspect: ParsableCommand {
     @Flag(name: .customLong("use-ema"), help: "Count the UNet's EMA weights (model_ema.*) instead of its raw ones.")
     var useEMA = false
 
+    @Option(help: ArgumentHelp("A standalone VAE that replaces the checkpoint's (as sd generate --vae).", valueName: "path"))
+    var vae: String?
+
     func run() throws {
         let path = try checkpointOption.resolved()
-        let checkpoint = try Checkpoint.open(path, useEMA: useEMA)
+        var checkpoint = try Checkpoint.open(path, useEMA: useEMA)
+        if let vae { checkpoint = try checkpoint.replacingVAE(with: vae) }
         let types = checkpoint.typeCounts.sorted { $0.key.rawValue < $1.key.rawValue }
             .map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", ")
         let total = checkpoint.stores.values.reduce(0) { $0 + $1.keys.count }
@@ -37,9 +41,15 @@ struct Inspect: ParsableCommand {
         }
         print(row("tensors", "\(total) (\(types))"))
         for component in Component.allCases {
+            if checkpoint.missingComponents.contains(component) {
+                let hint = component == .vae ? " (sd generate needs --vae FILE)" : ""
+                print(row(component.rawValue, "missing: the checkpoint holds none of its tensors" + hint))
+                continue
+            }
             let count = checkpoint.parameterCount(component)
             let store = checkpoint.store(component)
-            print(row(component.rawValue, String(format: "%7.2f M parameters in %d tensors", Double(count) / 1e6, store.keys.count)))
+            let source = component == .vae ? checkpoint.vaeFile.map { " from \($0)" } ?? "" : ""
+            print(row(component.rawValue, String(format: "%7.2f M parameters in %d tensors", Double(count) / 1e6, store.keys.count) + source))
         }
         if !checkpoint.ignoredKeys.isEmpty {
             print(row("ignored", "\(checkpoint.ignoredKeys.count) tensors the networks do not use (schedule buffers, position ids, EMA copies)"))

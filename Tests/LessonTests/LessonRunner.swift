@@ -5,6 +5,8 @@ struct LessonRun {
     var status: Int32
     var output: String
     var errors: String
+    /// Whether the process was killed by a signal (a trap, a crash) instead of exiting.
+    var signalled = false
 }
 
 enum LessonRunner {
@@ -44,7 +46,8 @@ enum LessonRunner {
         process.waitUntilExit()
         return LessonRun(status: process.terminationStatus,
                          output: String(decoding: outData, as: UTF8.self),
-                         errors: String(decoding: errData, as: UTF8.self))
+                         errors: String(decoding: errData, as: UTF8.self),
+                         signalled: process.terminationReason == .uncaughtSignal)
     }
 
     /// The environment that lets a lesson find the shipped shapes model, as it does by default.

@@ -9,6 +9,12 @@ Files written, each the kind of thing a student may download or be sent:
     tiny-sd-fp16.ckpt     the tiny test model's original-named state dict, saved by torch.save the way
                           Lightning saved sd-v1-4.ckpt: {"state_dict": ..., "global_step": 123, "epoch": 4}.
                           Must give exactly the tensors of tiny/tiny-sd-fp16.safetensors.
+    tiny-sd-bf16-novae.ckpt  the tiny model as some fine-tunes are shared: bfloat16, no VAE (meant to be used
+                          with a separate VAE file), and the text encoder saved without the `text_model.`
+                          level (`cond_stage_model.transformer.encoder.layers.0...`).
+    tiny-vae.ckpt         the tiny model's VAE alone, the way standalone SD VAE files are saved: original
+                          names without `first_stage_model.`, plus the training loss network's `loss.*`
+                          tensors that no VAE uses.
     small-ema.ckpt        a few tensors of every network plus `model_ema.*` copies of two UNet weights
                           that differ from the raw ones; float32, float16, bfloat16 and int64 storages,
                           one tensor that is a view into another's storage, a parameter, and the non-tensor
@@ -63,6 +69,25 @@ class RunsEval:
 def tiny_checkpoint() -> None:
     state = collections.OrderedDict(sorted(load_file(FIXTURES / "tiny/tiny-sd-fp16.safetensors").items()))
     torch.save({"state_dict": state, "global_step": 123, "epoch": 4}, OUT / "tiny-sd-fp16.ckpt")
+
+
+def variant_checkpoints() -> None:
+    tiny = load_file(FIXTURES / "tiny/tiny-sd.safetensors")
+    text = "cond_stage_model.transformer.text_model."
+    model = collections.OrderedDict()
+    for key in sorted(tiny):
+        if key.startswith("first_stage_model."):
+            continue
+        name = "cond_stage_model.transformer." + key[len(text):] if key.startswith(text) else key
+        value = tiny[key]
+        model[name] = value.to(torch.bfloat16) if value.is_floating_point() else value
+    torch.save({"state_dict": model, "global_step": 1000}, OUT / "tiny-sd-bf16-novae.ckpt")
+
+    vae = collections.OrderedDict((key[len("first_stage_model."):], tiny[key].to(torch.float16))
+                                  for key in sorted(tiny) if key.startswith("first_stage_model."))
+    vae["loss.logvar"] = torch.zeros(())
+    vae["loss.perceptual_loss.lin0.model.1.weight"] = torch.ones(1, 64, 1, 1)
+    torch.save({"state_dict": vae}, OUT / "tiny-vae.ckpt")
 
 
 def model_checkpoint_class() -> type:
@@ -144,6 +169,7 @@ def malicious() -> None:
 if __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)
     tiny_checkpoint()
+    variant_checkpoints()
     small_checkpoint()
     zip64_copy()
     malicious()

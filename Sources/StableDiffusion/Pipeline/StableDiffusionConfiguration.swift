@@ -23,25 +23,33 @@ public struct StableDiffusionConfiguration: Equatable, Sendable {
 
     public static let sd15 = StableDiffusionConfiguration(textEncoder: .sd15, unet: .sd15, vae: .sd15, scheduler: .sd15)
 
-    /// The configuration of a checkpoint: its JSON files, or SD 1.x's with widths from the shapes.
+    /// The configuration of a checkpoint: for each network, its JSON file (diffusers folders), else
+    /// SD 1.x's with the widths read off the tensor shapes. A network the checkpoint lacks keeps
+    /// SD 1.x's numbers (the pipeline refuses to run without it anyway).
     public init(checkpoint: Checkpoint) throws {
-        if checkpoint.layout == .diffusers {
-            func decode<T: Decodable>(_ type: T.Type, _ data: Data?, _ name: String) throws -> T? {
-                guard let data else { return nil }
-                do {
-                    return try JSONDecoder().decode(T.self, from: data)
-                } catch {
-                    throw CheckpointError.corrupt(checkpoint.path, "\(name) cannot be read: \(error)")
-                }
+        func decode<T: Decodable>(_ type: T.Type, _ component: Component) throws -> T? {
+            guard let data = checkpoint.configData(component) else { return nil }
+            do {
+                return try JSONDecoder().decode(T.self, from: data)
+            } catch {
+                throw CheckpointError.corrupt(checkpoint.vaeFile.flatMap { component == .vae ? $0 : nil } ?? checkpoint.path,
+                                              "\(component.rawValue)/config.json cannot be read: \(error)")
             }
-            textEncoder = try decode(CLIPTextConfiguration.self, checkpoint.configData(.textEncoder), "text_encoder/config.json") ?? .sd15
-            unet = try decode(UNetConfiguration.self, checkpoint.configData(.unet), "unet/config.json") ?? .sd15
-            vae = try decode(VAEConfiguration.self, checkpoint.configData(.vae), "vae/config.json") ?? .sd15
-            scheduler = try decode(SchedulerConfiguration.self, checkpoint.schedulerConfigData, "scheduler/scheduler_config.json") ?? .sd15
+        }
+        let missing = Set(checkpoint.missingComponents)
+        let path = checkpoint.path
+        textEncoder = try decode(CLIPTextConfiguration.self, .textEncoder)
+            ?? (missing.contains(.textEncoder) ? .sd15 : Self.inferTextEncoder(checkpoint.store(.textEncoder), path: path))
+        unet = try decode(UNetConfiguration.self, .unet) ?? Self.inferUNet(checkpoint.store(.unet), path: path)
+        vae = try decode(VAEConfiguration.self, .vae)
+            ?? (missing.contains(.vae) ? .sd15 : Self.inferVAE(checkpoint.store(.vae), path: checkpoint.vaeFile ?? path))
+        if let data = checkpoint.schedulerConfigData {
+            do {
+                scheduler = try JSONDecoder().decode(SchedulerConfiguration.self, from: data)
+            } catch {
+                throw CheckpointError.corrupt(path, "scheduler/scheduler_config.json cannot be read: \(error)")
+            }
         } else {
-            textEncoder = try Self.inferTextEncoder(checkpoint.store(.textEncoder), path: checkpoint.path)
-            unet = try Self.inferUNet(checkpoint.store(.unet), path: checkpoint.path)
-            vae = try Self.inferVAE(checkpoint.store(.vae), path: checkpoint.path)
             scheduler = .sd15
         }
     }

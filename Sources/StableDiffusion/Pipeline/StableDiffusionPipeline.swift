@@ -53,10 +53,20 @@ public final class StableDiffusionPipeline {
 
     /// Opens a checkpoint (`.safetensors`, `.ckpt` or diffusers folder). Pass `configuration` to
     /// override what would be inferred (needed only for models with non-SD-1.x head or group
-    /// counts); `useEMA` picks the UNet's EMA weights of a training checkpoint (see `Checkpoint.open`).
-    public init(checkpoint path: String, configuration: StableDiffusionConfiguration? = nil, useEMA: Bool = false) throws {
-        checkpoint = try Checkpoint.open(path, useEMA: useEMA)
+    /// counts); `useEMA` picks the UNet's EMA weights of a training checkpoint (see `Checkpoint.open`);
+    /// `vae` replaces the checkpoint's VAE with a standalone one (see `Checkpoint.replacingVAE`).
+    public init(checkpoint path: String, configuration: StableDiffusionConfiguration? = nil, useEMA: Bool = false,
+                vae: String? = nil) throws {
+        var checkpoint = try Checkpoint.open(path, useEMA: useEMA)
+        if let vae { checkpoint = try checkpoint.replacingVAE(with: vae) }
+        self.checkpoint = checkpoint
         self.configuration = try configuration ?? StableDiffusionConfiguration(checkpoint: checkpoint)
+    }
+
+    /// Throws, naming what is missing, unless the checkpoint holds all three networks (a picture
+    /// needs them all; checked before any work starts).
+    public func checkComplete() throws {
+        for component in [Component.textEncoder, .vae] { _ = try checkpoint.requiredStore(component) }
     }
 
     // MARK: Components
@@ -74,7 +84,7 @@ public final class StableDiffusionPipeline {
 
     /// Builds the CLIP text encoder (every tensor checked, none left over).
     public func loadTextEncoder() throws -> CLIPTextModel {
-        let store = checkpoint.store(.textEncoder)
+        let store = try checkpoint.requiredStore(.textEncoder)
         let model = try CLIPTextModel(Weights(store)["text_model"], configuration: configuration.textEncoder)
         try store.checkAllUsed()
         return model
@@ -83,7 +93,7 @@ public final class StableDiffusionPipeline {
     /// The UNet, built on first use.
     public func unet() throws -> UNet2DConditionModel {
         if let cachedUNet { return cachedUNet }
-        let store = checkpoint.store(.unet)
+        let store = try checkpoint.requiredStore(.unet)
         let model = try UNet2DConditionModel(Weights(store), configuration: configuration.unet)
         try store.checkAllUsed()
         cachedUNet = model
@@ -93,7 +103,7 @@ public final class StableDiffusionPipeline {
     /// The VAE, built on first use.
     public func vae() throws -> AutoencoderKL {
         if let cachedVAE { return cachedVAE }
-        let store = checkpoint.store(.vae)
+        let store = try checkpoint.requiredStore(.vae)
         let model = try AutoencoderKL(Weights(store), configuration: configuration.vae)
         try store.checkAllUsed()
         cachedVAE = model
@@ -128,6 +138,7 @@ public final class StableDiffusionPipeline {
     public func generate(_ request: GenerationRequest, crossAttentionObserver: CrossAttentionObserver? = nil,
                          onStep: ((DenoisingStep) -> Void)? = nil) throws -> GenerationResult {
         try request.validate()
+        try checkComplete()
         var timings: [(String, Double)] = []
         func timed<T>(_ stage: String, _ body: () throws -> T) rethrows -> T {
             let start = DispatchTime.now().uptimeNanoseconds

@@ -25,7 +25,7 @@ public struct Checkpoint: Sendable {
     public let path: String
     public let layout: Layout
     /// The tensors of each network, under diffusers names.
-    public let stores: [Component: WeightStore]
+    public internal(set) var stores: [Component: WeightStore]
     /// Keys in the file that no rename rule knows (reported by `sd inspect`, rejected on load).
     public let unrecognisedKeys: [String]
     /// Keys deliberately skipped: schedule buffers, `position_ids`, EMA copies.
@@ -34,6 +34,10 @@ public struct Checkpoint: Sendable {
     public let folder: URL?
     /// Whether the UNet uses the file's EMA copies (`model_ema.*`) instead of its raw weights.
     public internal(set) var usesEMA = false
+    /// The standalone VAE that replaced the checkpoint's own (`replacingVAE(with:)`), if any.
+    public internal(set) var vaeFile: String?
+    /// That VAE's `config.json`, when it came as a diffusers folder.
+    var vaeConfigFile: URL?
 
     /// Opens a checkpoint, telling the layout apart by what is on disk.
     ///
@@ -98,8 +102,10 @@ public struct Checkpoint: Sendable {
             guard let (component, name) = KeyMapping.rename(key) else { unrecognised.append(key); continue }
             sorted[component, default: [:]][name] = record
         }
-        for component in Component.allCases where sorted[component] == nil {
-            throw CheckpointError.corrupt(path, "it holds no \(component.rawValue) tensors (expected keys starting with \(originalPrefix(component)))")
+        // A file may lack the VAE (some fine-tunes ship the UNet and text encoder only, to be used
+        // with a separate VAE file) or the text encoder; the pipeline says so when it needs one.
+        guard sorted[.unet] != nil else {
+            throw CheckpointError.corrupt(path, "it holds no unet tensors (expected keys starting with \(originalPrefix(.unet)))")
         }
         return Checkpoint(path: path, layout: .singleFile,
                           stores: sorted.mapValues { WeightStore($0) },
@@ -108,32 +114,57 @@ public struct Checkpoint: Sendable {
     }
 
     static func openDiffusers(_ folder: URL) throws -> Checkpoint {
-        let files: [Component: String] = [
-            .unet: "unet/diffusion_pytorch_model",
-            .vae: "vae/diffusion_pytorch_model",
-            .textEncoder: "text_encoder/model",
-        ]
         var stores: [Component: WeightStore] = [:]
         var ignored: [String] = []
-        for (component, stem) in files {
-            let candidates = [stem + ".safetensors", stem + ".fp16.safetensors"]
-            guard let file = candidates.map({ folder.appendingPathComponent($0) })
-                    .first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
-                let pickle = folder.appendingPathComponent(stem + ".bin").path
-                if FileManager.default.fileExists(atPath: pickle) {
-                    throw CheckpointError.unsupportedModel(pickle, "a PyTorch pickle (.bin) weight file; save the model with safetensors")
-                }
-                throw CheckpointError.corrupt(folder.path, "missing \(stem).safetensors")
-            }
-            var records = try SafeTensors.read(path: file.path)
-            for key in records.keys where KeyMapping.isIgnored(key) {
-                ignored.append(component.rawValue + "/" + key)
-                records[key] = nil
-            }
-            stores[component] = WeightStore(records)
+        for component in Component.allCases {
+            guard let file = try diffusersWeightFile(folder, component) else { continue }
+            let (store, skipped) = try diffusersStore(file, component)
+            stores[component] = store
+            ignored += skipped.map { component.rawValue + "/" + $0 }
+        }
+        guard stores[.unet] != nil else {
+            throw CheckpointError.corrupt(folder.path, "missing \(diffusersStem(.unet)).safetensors")
         }
         return Checkpoint(path: folder.path, layout: .diffusers, stores: stores,
                           unrecognisedKeys: [], ignoredKeys: ignored.sorted(), folder: folder)
+    }
+
+    /// Where a diffusers folder keeps a component's weights, without the extension.
+    static func diffusersStem(_ component: Component) -> String {
+        switch component {
+        case .unet: return "unet/diffusion_pytorch_model"
+        case .vae: return "vae/diffusion_pytorch_model"
+        case .textEncoder: return "text_encoder/model"
+        }
+    }
+
+    /// The weight file of one component of a diffusers folder (full or fp16 variant), or nil when
+    /// the folder has none.
+    static func diffusersWeightFile(_ folder: URL, _ component: Component) throws -> URL? {
+        let stem = diffusersStem(component)
+        let candidates = [stem + ".safetensors", stem + ".fp16.safetensors"].map { folder.appendingPathComponent($0) }
+        if let file = candidates.first(where: { FileManager.default.fileExists(atPath: $0.path) }) { return file }
+        let pickle = folder.appendingPathComponent(stem + ".bin").path
+        if FileManager.default.fileExists(atPath: pickle) {
+            throw CheckpointError.unsupportedModel(pickle, "a PyTorch pickle (.bin) weight file; save the model with safetensors")
+        }
+        return nil
+    }
+
+    /// A component's tensors from a file in diffusers naming, with the naming variants
+    /// brought to one (`KeyMapping.diffusersName`); also returns the keys skipped as unused.
+    static func diffusersStore(_ file: URL, _ component: Component) throws -> (WeightStore, skipped: [String]) {
+        var records: [String: TensorRecord] = [:]
+        var skipped: [String] = []
+        for (key, record) in try SafeTensors.read(path: file.path) {
+            if KeyMapping.isIgnored(key) { skipped.append(key); continue }
+            let name = KeyMapping.diffusersName(key, component: component)
+            guard records[name] == nil else {
+                throw CheckpointError.corrupt(file.path, "tensor '\(key)' appears twice (also under the name '\(name)')")
+            }
+            records[name] = record
+        }
+        return (WeightStore(records), skipped)
     }
 
     /// SD 2.x and SDXL files look similar from afar; say plainly that they are not SD 1.x.
@@ -161,8 +192,17 @@ public struct Checkpoint: Sendable {
         }
     }
 
-    /// The weights of one network.
-    public func store(_ component: Component) -> WeightStore { stores[component]! }
+    /// The weights of one network (empty when the checkpoint has none of it).
+    public func store(_ component: Component) -> WeightStore { stores[component] ?? WeightStore([:]) }
+
+    /// The networks this checkpoint does not hold (a UNet is always there).
+    public var missingComponents: [Component] { Component.allCases.filter { stores[$0] == nil } }
+
+    /// The weights of one network, or an error that says what is missing and what to do.
+    public func requiredStore(_ component: Component) throws -> WeightStore {
+        guard let store = stores[component] else { throw CheckpointError.missingComponent(path, component) }
+        return store
+    }
 
     /// Number of parameters (tensor elements) of one network.
     public func parameterCount(_ component: Component) -> Int {
@@ -181,6 +221,7 @@ public struct Checkpoint: Sendable {
 
     /// The JSON config a diffusers folder has for a component (`unet/config.json`, ...), if any.
     public func configData(_ component: Component) -> Data? {
+        if component == .vae, vaeFile != nil { return vaeConfigFile.flatMap { try? Data(contentsOf: $0) } }
         guard let folder else { return nil }
         return try? Data(contentsOf: folder.appendingPathComponent(component.rawValue + "/config.json"))
     }

@@ -12,6 +12,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     case missingKey(String)
     case unexpectedKeys([String])
     case wrongShape(key: String, expected: [Int], found: [Int])
+    case missingComponent(String, Component)
 
     public var description: String {
         switch self {
@@ -36,6 +37,12 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
         case .unexpectedKeys(let keys):
             let shown = keys.prefix(8).joined(separator: ", ")
             return "the checkpoint has \(keys.count) tensor(s) this model does not use: \(shown)\(keys.count > 8 ? ", ..." : "")"
+        case .missingComponent(let path, .vae):
+            return "'\(path)' holds no VAE (no first_stage_model.* tensors, or no vae/ folder); give one with --vae FILE|FOLDER, for example a standalone SD VAE file such as vae-ft-mse-840000-ema-pruned.safetensors"
+        case .missingComponent(let path, .textEncoder):
+            return "'\(path)' holds no text encoder (no cond_stage_model.transformer.* tensors, or no text_encoder/ folder); Stable Diffusion 1.x needs CLIP ViT-L/14's text encoder: use the complete checkpoint this file was cut from"
+        case .missingComponent(let path, .unet):
+            return "'\(path)' holds no UNet (no model.diffusion_model.* tensors, or no unet/ folder)"
         case .wrongShape(let key, let expected, let found):
             return "tensor '\(key)' has shape \(found), expected \(expected)"
         }

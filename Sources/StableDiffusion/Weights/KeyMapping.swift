@@ -75,8 +75,11 @@ public enum KeyMapping {
         }
         vae("", "")   // everything else in the VAE keeps its name (conv_in, quant_conv, ...)
 
-        // CLIP text encoder: the same names as transformers', under a longer prefix.
+        // CLIP text encoder: the same names as transformers', under a longer prefix. Some fine-tunes
+        // were saved from a text encoder without the `text_model.` level (`...transformer.encoder.*`);
+        // the shorter prefix puts it back.
         rules.append(("cond_stage_model.transformer.text_model.", .textEncoder, "text_model."))
+        rules.append(("cond_stage_model.transformer.", .textEncoder, "text_model."))
         rules.append(("model.diffusion_model.", .unet, ""))
         return rules
     }()
@@ -99,6 +102,29 @@ public enum KeyMapping {
         (.vae, "mid_block.attentions.0.v.", "mid_block.attentions.0.to_v."),
         (.vae, "mid_block.attentions.0.proj_out.", "mid_block.attentions.0.to_out.0."),
     ]
+
+    /// Names that diffusers folders (and standalone files in diffusers naming) spell in more than
+    /// one way, brought to the one the Swift modules ask for:
+    /// - the text encoder saved by transformers 5 has no `text_model.` level
+    ///   (`encoder.layers.0.mlp.fc1.weight`); older versions wrote `text_model.encoder.layers...`;
+    /// - VAE attention saved by diffusers before 0.14 names its projections `query`, `key`, `value`
+    ///   and `proj_attn` (still so in widely shared VAE files); today's names are `to_q`, `to_k`,
+    ///   `to_v` and `to_out.0`.
+    public static func diffusersName(_ key: String, component: Component) -> String {
+        switch component {
+        case .textEncoder:
+            return key.hasPrefix("text_model.") ? key : "text_model." + key
+        case .vae:
+            guard key.contains(".attentions.") else { return key }
+            var name = key
+            for (old, new) in [(".query.", ".to_q."), (".key.", ".to_k."), (".value.", ".to_v."), (".proj_attn.", ".to_out.0.")] {
+                name = name.replacingOccurrences(of: old, with: new)
+            }
+            return name
+        case .unet:
+            return key
+        }
+    }
 
     /// Tensors original files carry that no network uses: the training schedule's buffers (the
     /// samplers recompute them from β) and CLIP's `position_ids` (just 0..<77).
