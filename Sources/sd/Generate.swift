@@ -50,6 +50,11 @@ struct Generate: ParsableCommand {
     @Option(help: ArgumentHelp("A standalone VAE to use instead of the checkpoint's: .safetensors, .ckpt or a diffusers vae/ folder.", valueName: "path"))
     var vae: String?
 
+    @Option(name: .customLong("lora"), help: ArgumentHelp(
+        "A LoRA file (kohya or diffusers/PEFT) merged into the weights, with an optional strength: --lora style.safetensors:0.8. Repeatable.",
+        valueName: "file[:strength]"))
+    var loras: [LoRAArgument] = []
+
     @Option(help: "A PNG or JPEG to start from (img2img); its own size (rounded down to a multiple of 8) unless --width/--height say otherwise.")
     var initImage: String?
 
@@ -78,7 +83,8 @@ struct Generate: ParsableCommand {
     func run() throws {
         let path = try checkpointOption.resolved()
         // The size the model was trained at, as diffusers picks it: the UNet's sample size × 8.
-        let pipeline = try StableDiffusionPipeline(checkpoint: path, useEMA: useEMA, vae: vae)
+        let pipeline = try StableDiffusionPipeline(checkpoint: path, useEMA: useEMA, vae: vae,
+                                                   loras: loras.map { ($0.path, $0.strength) })
         try pipeline.checkComplete()
         let picture = try initImage.map { try RGBImage(contentsOfFile: $0) }
         // img2img keeps the init image's size, as diffusers does: each side rounded down to a
@@ -180,6 +186,8 @@ struct Generate: ParsableCommand {
                      "steps: \(request.steps)", "cfg: \(request.guidanceScale)", "seed: \(request.seed)",
                      "size: \(request.width)x\(request.height)", "scheduler: \(request.scheduler.rawValue)"]
         if let initImage { parts += ["init image: \(initImage)", "strength: \(request.strength)"] }
+        if let vae { parts.append("vae: \(vae)") }
+        parts += loras.map { "lora: \($0.path) at \($0.strength)" }
         return parts.joined(separator: ", ")
     }
 }

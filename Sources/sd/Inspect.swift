@@ -27,6 +27,9 @@ struct Inspect: ParsableCommand {
     @Option(help: ArgumentHelp("A standalone VAE that replaces the checkpoint's (as sd generate --vae).", valueName: "path"))
     var vae: String?
 
+    @Option(name: .customLong("lora"), help: ArgumentHelp("Also show which weights of the checkpoint a LoRA file changes. Repeatable.", valueName: "file"))
+    var loras: [String] = []
+
     func run() throws {
         let path = try checkpointOption.resolved()
         var checkpoint = try Checkpoint.open(path, useEMA: useEMA)
@@ -60,6 +63,7 @@ struct Inspect: ParsableCommand {
             print(row("unmatched", "\(checkpoint.unrecognisedKeys.count) tensors match no rename rule:"))
             for key in checkpoint.unrecognisedKeys.prefix(20) { print("               \(key)") }
         }
+        for path in loras { try describe(LoRA.read(path: path), in: checkpoint) }
         if tensors {
             for component in Component.allCases {
                 let store = checkpoint.store(component)
@@ -68,6 +72,38 @@ struct Inspect: ParsableCommand {
                     print("\(component.rawValue)/\(key)  \(record.type.rawValue) \(record.shape)")
                 }
             }
+        }
+    }
+
+    /// What a LoRA changes: its format and ranks, then per network how many weights of each kind.
+    private func describe(_ lora: LoRA, in checkpoint: Checkpoint) {
+        let ranks = Set(lora.layers.map(\.rank)).sorted().map(String.init).joined(separator: ", ")
+        let alphas = Set(lora.layers.map { $0.alpha.map { String(format: "%g", $0) } ?? "= rank" }).sorted().joined(separator: ", ")
+        print(row("lora", lora.path))
+        print(row("  format", lora.format.rawValue))
+        print(row("  layers", "\(lora.layers.count), rank \(ranks), alpha \(alphas)"))
+        let targets = checkpoint.targets(of: lora)
+        for component in Component.allCases {
+            let keys = targets.matched.filter { $0.component == component }.map(\.key)
+            guard !keys.isEmpty else { continue }
+            // Group by what the layer is: attn1.to_q (self-attention), attn2.to_k (cross-attention),
+            // ff.net.2, conv1, proj_in, self_attn.q_proj, mlp.fc1, ...
+            var kinds: [String: Int] = [:]
+            let containers: Set<Substring> = ["attn1", "attn2", "ff", "downsamplers", "upsamplers", "self_attn", "mlp", "time_embedding"]
+            for key in keys {
+                let parts = key.split(separator: ".").dropLast()
+                let start = parts.lastIndex(where: containers.contains) ?? parts.index(before: parts.endIndex)
+                kinds[parts[start...].joined(separator: "."), default: 0] += 1
+            }
+            let list = kinds.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+                .map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            print(row("  " + component.rawValue, "\(keys.count) weights: \(list)"))
+        }
+        if targets.unmatched.isEmpty {
+            print(row("  unmatched", "none: every layer finds its weight"))
+        } else {
+            print(row("  unmatched", "\(targets.unmatched.count) layers find no weight (sd generate refuses this LoRA):"))
+            for (name, reason) in targets.unmatched.prefix(20) { print("                 \(name): \(reason)") }
         }
     }
 

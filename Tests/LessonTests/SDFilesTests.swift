@@ -66,6 +66,32 @@ struct SDFilesTests {
         #expect(thin.status == 1 && thin.errors.contains("40x300") && thin.errors.contains("--width"))
     }
 
+    @Test("--lora FILE:STRENGTH changes the picture the same way in any format; sd inspect --lora says what it touches")
+    func lora() throws {
+        let folder = try LessonRunner.temporaryFolder()
+        let lora = Self.fixtures.appendingPathComponent("lora").path
+        let inspect = try LessonRunner.run("sd", ["inspect", "--checkpoint", Self.tinyModel, "--lora", lora + "/kohya.safetensors"])
+        #expect(inspect.status == 0, "\(inspect.errors)")
+        #expect(inspect.output.contains("kohya") && inspect.output.contains("rank 2, 4"))
+        #expect(inspect.output.contains("unet         21 weights") && inspect.output.contains("attn2.to_k 2"))
+        #expect(inspect.output.contains("text_encoder 7 weights") && inspect.output.contains("every layer finds its weight"))
+
+        var pictures: [String: RGBImage] = [:]
+        for (name, extra) in [("none", [String]()), ("kohya", ["--lora", lora + "/kohya.safetensors:0.7"]),
+                              ("peft", ["--lora", lora + "/peft.safetensors:0.7"])] {
+            let run = try Self.generate(Self.tinyModel, extra + ["--width", "64", "--height", "64", "--output", name + ".png"], in: folder)
+            #expect(run.status == 0, "\(run.errors)")
+            pictures[name] = try RGBImage(contentsOfFile: folder.appendingPathComponent(name + ".png").path)
+        }
+        #expect(pictures["kohya"]!.pixels == pictures["peft"]!.pixels)
+        #expect(pictures["kohya"]!.pixels != pictures["none"]!.pixels)
+        let text = try readPNGText(folder.appendingPathComponent("kohya.png").path)
+        #expect(text.first { $0.key == "parameters" }?.value.contains("kohya.safetensors at 0.7") == true)
+
+        let missing = try Self.generate(Self.tinyModel, ["--lora", "nowhere.safetensors", "--output", "x.png"], in: folder)
+        #expect(missing.status == 1 && missing.errors.contains("nowhere.safetensors"))
+    }
+
     // MARK: Hostile safetensors files
 
     /// The tiny model's single file split into its header (as JSON) and its data.

@@ -54,11 +54,15 @@ public final class StableDiffusionPipeline {
     /// Opens a checkpoint (`.safetensors`, `.ckpt` or diffusers folder). Pass `configuration` to
     /// override what would be inferred (needed only for models with non-SD-1.x head or group
     /// counts); `useEMA` picks the UNet's EMA weights of a training checkpoint (see `Checkpoint.open`);
-    /// `vae` replaces the checkpoint's VAE with a standalone one (see `Checkpoint.replacingVAE`).
+    /// `vae` replaces the checkpoint's VAE with a standalone one (see `Checkpoint.replacingVAE`);
+    /// `loras` are merged into the weights, each at its strength (see `Checkpoint.applying`).
     public init(checkpoint path: String, configuration: StableDiffusionConfiguration? = nil, useEMA: Bool = false,
-                vae: String? = nil) throws {
+                vae: String? = nil, loras: [(path: String, strength: Double)] = []) throws {
         var checkpoint = try Checkpoint.open(path, useEMA: useEMA)
         if let vae { checkpoint = try checkpoint.replacingVAE(with: vae) }
+        if !loras.isEmpty {
+            checkpoint = try checkpoint.applying(loras.map { (try LoRA.read(path: $0.path), $0.strength) })
+        }
         self.checkpoint = checkpoint
         self.configuration = try configuration ?? StableDiffusionConfiguration(checkpoint: checkpoint)
     }

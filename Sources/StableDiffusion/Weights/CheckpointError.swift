@@ -13,6 +13,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     case unexpectedKeys([String])
     case wrongShape(key: String, expected: [Int], found: [Int])
     case missingComponent(String, Component)
+    case badLoRA(String, String)
 
     public var description: String {
         switch self {
@@ -43,6 +44,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
             return "'\(path)' holds no text encoder (no cond_stage_model.transformer.* tensors, or no text_encoder/ folder); Stable Diffusion 1.x needs CLIP ViT-L/14's text encoder: use the complete checkpoint this file was cut from"
         case .missingComponent(let path, .unet):
             return "'\(path)' holds no UNet (no model.diffusion_model.* tensors, or no unet/ folder)"
+        case .badLoRA(let path, let reason):
+            return "'\(path)' cannot be used as a LoRA: \(reason)"
         case .wrongShape(let key, let expected, let found):
             return "tensor '\(key)' has shape \(found), expected \(expected)"
         }

@@ -17,6 +17,8 @@ public final class WeightStore: @unchecked Sendable {
     private let fabricate: ((String, [Int]) -> Tensor)?
     /// The format fabricated layer weights are rounded to and kept in, as a 16-bit checkpoint's are.
     private let fabricatedPrecision: HalfTensor.Format?
+    /// Low-rank changes merged into weights as they are read (LoRA), by key.
+    private var updates: [String: [LowRankUpdate]] = [:]
 
     public init(_ records: [String: TensorRecord]) {
         self.records = records
@@ -44,6 +46,18 @@ public final class WeightStore: @unchecked Sendable {
         self.fabricatedPrecision = precision
     }
 
+    /// The same tensors with low-rank changes added to some weights as they are read (see `LoRA`):
+    /// a weight becomes W + Σ update.delta, rounded back to the precision the file stores it in.
+    public func merging(_ more: [String: [LowRankUpdate]]) -> WeightStore {
+        precondition(fabricate == nil && inMemory.isEmpty, "LoRAs merge into a checkpoint's tensors")
+        let store = WeightStore(records)
+        store.updates = updates.merging(more) { $0 + $1 }
+        return store
+    }
+
+    /// The weights a merge changes, by key.
+    public var updatedKeys: [String] { updates.keys.sorted() }
+
     public var keys: [String] { (Array(records.keys) + Array(inMemory.keys)).sorted() }
     public func record(_ key: String) -> TensorRecord? { records[key] }
 
@@ -60,7 +74,16 @@ public final class WeightStore: @unchecked Sendable {
             throw CheckpointError.wrongShape(key: key, expected: shape, found: record.shape)
         }
         lock.lock(); used.insert(key); lock.unlock()
-        return record.tensor()
+        return merged(record, key: key)
+    }
+
+    /// A weight with its low-rank changes added, in Float32 (the record itself when it has none).
+    private func merged(_ record: TensorRecord, key: String) -> Tensor {
+        var weight = record.tensor()
+        for update in updates[key] ?? [] {
+            weight = weight + update.delta().reshaped(record.shape)
+        }
+        return weight
     }
 
     /// The tensor `key` as a `Parameter`: 16-bit weights stay in the mapped file (see `Parameter`).
@@ -75,7 +98,14 @@ public final class WeightStore: @unchecked Sendable {
             throw CheckpointError.wrongShape(key: key, expected: shape, found: record.shape)
         }
         lock.lock(); used.insert(key); lock.unlock()
-        return Parameter(record)
+        guard updates[key] != nil else { return Parameter(record) }
+        // Merged once, kept at the checkpoint's precision: the step time does not change.
+        let weight = merged(record, key: key)
+        switch record.type {
+        case .float16: return Parameter(HalfTensor(rounding: weight, to: .float16))
+        case .bfloat16: return Parameter(HalfTensor(rounding: weight, to: .bfloat16))
+        case .float32, .int64: return Parameter(weight)
+        }
     }
 
     /// Marks keys as deliberately ignored (e.g. `position_ids`, which is just 0..<77).
