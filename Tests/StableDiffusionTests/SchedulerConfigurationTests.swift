@@ -98,7 +98,7 @@ struct SchedulerConfigurationTests {
 
     @Test("CLI names")
     func cliNames() {
-        #expect(SchedulerKind.allCases.map(\.rawValue) == ["ddim", "pndm", "euler", "euler-a", "dpmpp-2m-karras"])
+        #expect(SchedulerKind.allCases.map(\.rawValue) == ["ddim", "pndm", "euler", "euler-a", "dpmpp-2m-karras", "lcm"])
         #expect(SchedulerKind(rawValue: "euler-a") == .eulerAncestral)
     }
 }

@@ -27,7 +27,7 @@ Usage (from the repository root, in a Python environment with torch and diffuser
     python Tools/reference/make_scheduler_reference.py
 
 It writes Tests/StableDiffusionTests/Fixtures/schedulers/{ddim,pndm,euler,euler-a,dpmpp-2m-karras,
-schedule}.json (about 290 KB in all), described in the README.md next to them.
+lcm,schedule}.json (about 335 KB in all), described in the README.md next to them.
 """
 
 from __future__ import annotations
@@ -44,10 +44,14 @@ from diffusers import (
     DPMSolverMultistepScheduler,
     EulerAncestralDiscreteScheduler,
     EulerDiscreteScheduler,
+    LCMScheduler,
     PNDMScheduler,
 )
+from diffusers.utils import logging as diffusers_logging
 
 warnings.filterwarnings("ignore")  # from_config() warns about keys a class does not use
+# ... and so does diffusers' logger for LCMScheduler, which is not "compatible" with PNDM's config.
+diffusers_logging.set_verbosity_error()
 
 OUTPUT = Path(__file__).resolve().parents[2] / "Tests/StableDiffusionTests/Fixtures/schedulers"
 
@@ -74,11 +78,28 @@ DPMPP_2M_KARRAS = {
     "use_karras_sigmas": True,
 }
 
+# LCMScheduler's own defaults, written out because the Swift side has to know them: the distilled
+# model was trained on a 50-step "leading" grid (k = 1000 // 50 = 20: t = 999, 979, ..., 19), and
+# c_skip / c_out use t * 10. LCM ignores timestep_spacing and steps_offset.
+LCM = {
+    "original_inference_steps": 50,
+    "timestep_scaling": 10.0,
+}
+
 SHAPE = (1, 4, 4, 4)
 STEP_COUNTS = [1, 2, 3, 7, 25, 50]
 X0_MAX_STEPS = 25  # record every step's x0 for runs up to this many steps (keeps the files small)
 SEED = 42
 IMG2IMG_STEPS, IMG2IMG_STRENGTH, IMG2IMG_SEED = 25, 0.6, 7
+
+# LCM runs few steps. 1-8 are the counts people use; 7, 25 and 50 (the most it accepts) reach the
+# longer schedules. Its image-to-image references keep the other samplers' strength, 0.6, with
+# LCM's usual 4 steps (StableDiffusionImg2ImgPipeline runs int(4 * 0.6) = 2 of them) and with 8
+# (4 run). diffusers' LatentConsistencyModelImg2ImgPipeline schedules differently (it passes the
+# strength to set_timesteps); the README of the fixtures says how.
+LCM_STEP_COUNTS = [1, 2, 3, 4, 6, 7, 8, 25, 50]
+LCM_IMG2IMG_STEPS, LCM_IMG2IMG_MORE_STEPS = 4, 8
+LCM_X0_MAX_STEPS = 8  # x0 of every step only for LCM's usual step counts (keeps the file small)
 
 
 def make(kind: str, **overrides):
@@ -94,6 +115,8 @@ def make(kind: str, **overrides):
         return EulerAncestralDiscreteScheduler.from_config(config)
     if kind == "dpmpp-2m-karras":
         return DPMSolverMultistepScheduler.from_config({**config, **DPMPP_2M_KARRAS})
+    if kind == "lcm":
+        return LCMScheduler.from_config({**config, **LCM})
     raise ValueError(kind)
 
 
@@ -140,11 +163,17 @@ def step(kind, scheduler, eps, t, latents, generator, eta):
     if kind == "dpmpp-2m-karras":
         prev = scheduler.step(eps, t, latents, generator=generator).prev_sample
         return prev, scheduler.model_outputs[-1]  # the data prediction x0 it just stored
+    if kind == "lcm":
+        # The pipeline hands its one generator to step(), which draws the fresh noise of every
+        # step but the last from it, right after the initial latents (or the img2img noise).
+        # `denoised` = c_out x0 + c_skip x_t is what LCM returns and what the pipelines decode.
+        out = scheduler.step(eps, t, latents, generator=generator)
+        return out.prev_sample, out.denoised
     out = scheduler.step(eps, t, latents, generator=generator)
     return out.prev_sample, out.pred_original_sample
 
 
-def txt2img_run(kind: str, steps: int, eta: float = 0.0) -> dict:
+def txt2img_run(kind: str, steps: int, eta: float = 0.0, x0_max_steps: int = X0_MAX_STEPS) -> dict:
     """StableDiffusionPipeline's loop with the fake model: latents = randn * init_noise_sigma, then
     scale_model_input -> model -> step for every timestep, all draws from one generator."""
     scheduler = make(kind)
@@ -164,7 +193,7 @@ def txt2img_run(kind: str, steps: int, eta: float = 0.0) -> dict:
         "sigmas": sigma_list(kind, scheduler),
         "init_noise_sigma": floats([float(scheduler.init_noise_sigma)])[0],
         "final": floats(latents),
-        "x0": x0s if steps <= X0_MAX_STEPS else None,
+        "x0": x0s if steps <= x0_max_steps else None,
     }
     return run
 
@@ -250,7 +279,11 @@ def fingerprints(kind: str, spacing: str) -> dict:
     for block in range(10):
         h, sigma_sum = 0xCBF29CE484222325, 0.0
         for steps in range(block * 100 + 1, block * 100 + 101):
-            scheduler.set_timesteps(steps)
+            try:
+                scheduler.set_timesteps(steps)
+            except ValueError:  # LCM refuses more steps than original_inference_steps
+                rejected.append(steps)
+                continue
             if not usable(kind, scheduler):
                 rejected.append(steps)
                 continue
@@ -274,7 +307,45 @@ def fingerprints(kind: str, spacing: str) -> dict:
     }
 
 
+def configuration(kind: str) -> dict:
+    extra = {"dpmpp-2m-karras": DPMPP_2M_KARRAS, "lcm": LCM}.get(kind, {})
+    return {**SD15, **extra}
+
+
+def boundary_scalings(scheduler) -> dict:
+    """LCM's c_skip and c_out at each timestep of its 50-step grid (and at 0), as step() computes
+    them: the pipeline's timestep is an int64 tensor, so t * timestep_scaling and the rest are
+    float32 arithmetic."""
+    timesteps = list(range(999, 0, -20)) + [0]
+    c_skip, c_out = zip(*(scheduler.get_scalings_for_boundary_condition_discrete(torch.tensor(t))
+                          for t in timesteps))
+    return {"timesteps": timesteps, "c_skip": floats(c_skip), "c_out": floats(c_out)}
+
+
+def lcm_file() -> dict:
+    """LCM: the sampler's usual step counts, and its image-to-image runs (see LCM_STEP_COUNTS)."""
+    scheduler = make("lcm")
+    scheduler.set_timesteps(4)
+    four = [int(t) for t in scheduler.timesteps]
+    assert four == [999, 759, 499, 259], four
+    print(f"lcm: 4 steps -> timesteps {four}")
+    return {
+        "scheduler": "lcm",
+        "configuration": configuration("lcm"),
+        "shape": list(SHAPE),
+        "fake_model": "eps = float32(0.5 * tanh(x) + (0.01 * t / 1000) * cos(k)), k = flat index, in float64",
+        "boundary_scalings": boundary_scalings(scheduler),
+        "txt2img": [txt2img_run("lcm", n, x0_max_steps=LCM_X0_MAX_STEPS) for n in LCM_STEP_COUNTS],
+        "img2img": img2img_run("lcm", LCM_IMG2IMG_STEPS, IMG2IMG_STRENGTH),
+        "img2img_more": [img2img_run("lcm", LCM_IMG2IMG_MORE_STEPS, IMG2IMG_STRENGTH)],
+        # LCM ignores timestep_spacing: the three fingerprints are the same, which is the point.
+        "all_step_counts": [fingerprints("lcm", spacing) for spacing in ["leading", "linspace", "trailing"]],
+    }
+
+
 def scheduler_file(kind: str) -> dict:
+    if kind == "lcm":
+        return lcm_file()
     runs = [txt2img_run(kind, n) for n in STEP_COUNTS]
     if kind in ("euler", "euler-a"):
         runs.append(txt2img_run(kind, 1000))
@@ -286,7 +357,7 @@ def scheduler_file(kind: str) -> dict:
     spacings = ["leading"] if kind == "dpmpp-2m-karras" else ["leading", "linspace", "trailing"]
     return {
         "scheduler": kind,
-        "configuration": {**SD15, **(DPMPP_2M_KARRAS if kind == "dpmpp-2m-karras" else {})},
+        "configuration": configuration(kind),
         "shape": list(SHAPE),
         "fake_model": "eps = float32(0.5 * tanh(x) + (0.01 * t / 1000) * cos(k)), k = flat index, in float64",
         "txt2img": runs,
@@ -314,10 +385,12 @@ def schedule_file() -> dict:
 
 def main() -> None:
     OUTPUT.mkdir(parents=True, exist_ok=True)
-    for kind in ["ddim", "pndm", "euler", "euler-a", "dpmpp-2m-karras"]:
+    for kind in ["ddim", "pndm", "euler", "euler-a", "dpmpp-2m-karras", "lcm"]:
         data = scheduler_file(kind)
         (OUTPUT / f"{kind}.json").write_text(json.dumps(data, separators=(",", ":")) + "\n")
-        print(f"{kind}: {len(data['txt2img'])} text-to-image runs, 1 image-to-image run")
+        image_runs = 1 + len(data.get("img2img_more", []))
+        print(f"{kind}: {len(data['txt2img'])} text-to-image runs, {image_runs} image-to-image run"
+              f"{'s' if image_runs > 1 else ''}")
     (OUTPUT / "schedule.json").write_text(json.dumps(schedule_file(), indent=1) + "\n")
     total = sum(p.stat().st_size for p in OUTPUT.glob("*.json"))
     print(f"wrote {OUTPUT.relative_to(Path.cwd()) if OUTPUT.is_relative_to(Path.cwd()) else OUTPUT.name}: "

@@ -15,6 +15,8 @@ public enum SchedulerError: Error, Equatable, CustomStringConvertible {
     case invalidStrength(Double)
     /// img2img strength so low that no denoising step is left.
     case noStepsLeft(steps: Int, strength: Double)
+    /// LCM: more steps than the timestep grid the model was distilled on.
+    case tooManyConsistencySteps(Int, originalSteps: Int)
 
     public var description: String {
         switch self {
@@ -35,6 +37,8 @@ public enum SchedulerError: Error, Equatable, CustomStringConvertible {
                 + "the trained range (diffusers computes the same schedule); choose another step count"
         case let .invalidStrength(strength):
             return "img2img strength \(strength) must be between 0 and 1"
+        case let .tooManyConsistencySteps(steps, originalSteps):
+            return "lcm takes at most \(originalSteps) steps (the timestep grid its model was distilled on), got \(steps); it is made for 2 to 8"
         case let .noStepsLeft(steps, strength):
             return "img2img strength \(strength) with \(steps) steps leaves no step to run "
                 + "(int(steps × strength) = 0); raise the strength or the step count"

@@ -10,6 +10,7 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
     case euler
     case eulerAncestral = "euler-a"
     case dpmSolverMultistepKarras = "dpmpp-2m-karras"
+    case lcm
 
     /// One line for `--help` and lesson narration.
     public var summary: String {
@@ -19,13 +20,14 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
         case .euler: return "Euler: first-order steps of the probability-flow ODE in σ"
         case .eulerAncestral: return "Euler ancestral: Euler steps that add fresh noise each step"
         case .dpmSolverMultistepKarras: return "DPM++ 2M Karras: second-order multistep, Karras noise levels"
+        case .lcm: return "LCM: consistency jumps to the clean latent, 2-8 steps (with an LCM model or the LCM-LoRA)"
         }
     }
 
     /// The spacing diffusers' class uses when the configuration does not name one.
     public var defaultTimestepSpacing: SchedulerConfiguration.TimestepSpacing {
         switch self {
-        case .ddim, .pndm: return .leading
+        case .ddim, .pndm, .lcm: return .leading   // LCM ignores the spacing: it has its own grid
         case .euler, .eulerAncestral, .dpmSolverMultistepKarras: return .linspace
         }
     }
@@ -41,6 +43,7 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
         case .eulerAncestral: return try EulerAncestralDiscreteScheduler(configuration: configuration, steps: steps)
         case .dpmSolverMultistepKarras:
             return try DPMSolverMultistepScheduler(configuration: configuration, steps: steps)
+        case .lcm: return try LCMScheduler(configuration: configuration, steps: steps)
         }
     }
 }
