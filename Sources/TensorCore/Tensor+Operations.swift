@@ -170,6 +170,11 @@ extension Tensor {
         Kernels.run("silu", reference: { Reference.map(self, TensorCore.silu) }, fast: { Fast.silu(self) })
     }
 
+    /// ReLU of every element, `max(x, 0)`.
+    public func relu() -> Tensor {
+        Kernels.run("relu", reference: { Reference.map(self, TensorCore.relu) }, fast: { Fast.relu(self) })
+    }
+
     /// Exact GELU of every element, `x · Φ(x)`.
     public func gelu() -> Tensor {
         Kernels.run("gelu", reference: { Reference.map(self, TensorCore.gelu) }, fast: { Fast.gelu(self) })

@@ -39,9 +39,12 @@ final class FrameRecorder {
         frameSeconds += Date().timeIntervalSince(start)
     }
 
-    /// A latent as a picture: the linear colour projection, or the real decoder.
+    /// A latent as a picture: the linear colour projection, the tiny autoencoder, or the real decoder.
     private func picture(_ latents: Tensor) -> RGBImage {
         if preview == .vae, let vae = try? pipeline.vae(), let decoded = try? vae.decode(scaledLatents: latents) {
+            return RGBImage(tensor: decoded)
+        }
+        if preview == .taesd, let decoded = try? pipeline.tinyAutoencoder?.decode(latents) {
             return RGBImage(tensor: decoded)
         }
         return RGBImage(tensor: colours.rgb(latents))

@@ -70,8 +70,14 @@ struct Generate: ParsableCommand {
     @Option(help: "Also write one PNG per denoising step into this folder.")
     var frames: String?
 
-    @Option(help: "How frames show latents: fast (linear colour projection) or vae (the real decoder, slow).")
+    @Option(help: "How frames show latents: fast (linear colour projection), taesd (the tiny autoencoder, needs --taesd) or vae (the real decoder, slow).")
     var preview: FramePreview = .fast
+
+    @Option(help: "What draws the final picture: vae (the checkpoint's) or taesd (the tiny autoencoder, much faster, a little softer; needs --taesd).")
+    var decoder: PictureDecoder = .vae
+
+    @Option(help: ArgumentHelp("TAESD, the tiny autoencoder: taesd_decoder.safetensors, a folder with it, or a diffusers AutoencoderTiny folder.", valueName: "path"))
+    var taesd: String?
 
     @Option(name: .customLong("vae-tile"),
             help: "Decode the picture in tiles of this many pixels (a multiple of 64, e.g. 256) to save memory on small machines; changes the picture slightly.")
@@ -80,12 +86,18 @@ struct Generate: ParsableCommand {
     @Flag(name: .customLong("use-ema"), help: "Use the UNet's EMA weights (model_ema.*) of a training checkpoint such as sd-v1-4.ckpt.")
     var useEMA = false
 
+    func validate() throws {
+        if (decoder == .taesd || preview == .taesd) && taesd == nil {
+            throw ValidationError("--decoder taesd and --preview taesd need the tiny autoencoder's file: --taesd taesd_decoder.safetensors")
+        }
+    }
+
     func run() throws {
         let path = try checkpointOption.resolved()
         // The size the model was trained at, as diffusers picks it: the UNet's sample size × 8.
         let pipeline = try StableDiffusionPipeline(checkpoint: path, useEMA: useEMA, vae: vae,
                                                    loras: loras.map { ($0.path, $0.strength) })
-        try pipeline.checkComplete()
+        if let taesd { pipeline.tinyAutoencoder = try TinyAutoencoder.load(taesd) }
         let picture = try initImage.map { try RGBImage(contentsOfFile: $0) }
         // img2img keeps the init image's size, as diffusers does: each side rounded down to a
         // multiple of 8 (the VAE's factor); text-to-image draws at the size the model was trained at.
@@ -97,6 +109,7 @@ struct Generate: ParsableCommand {
                                         seed: seed, width: width, height: height, scheduler: scheduler)
         request.strength = strength
         request.vaeTileSize = vaeTile
+        request.decoder = decoder
         if let picture {
             let size = "\(width)x\(height)", own = "\(picture.width)x\(picture.height)"
             if self.width == nil || self.height == nil, !(64...2048).contains(width) || !(64...2048).contains(height) {
@@ -113,6 +126,7 @@ struct Generate: ParsableCommand {
             }
         }
         try request.validate()
+        try pipeline.checkComplete(for: request)
         try checkOutputPaths()
 
         if let warning = try truncationWarning(pipeline) { printError(warning) }
@@ -187,15 +201,18 @@ struct Generate: ParsableCommand {
                      "size: \(request.width)x\(request.height)", "scheduler: \(request.scheduler.rawValue)"]
         if let initImage { parts += ["init image: \(initImage)", "strength: \(request.strength)"] }
         if let vae { parts.append("vae: \(vae)") }
+        if decoder == .taesd, let taesd { parts.append("decoder: taesd \(taesd)") }
         parts += loras.map { "lora: \($0.path) at \($0.strength)" }
         return parts.joined(separator: ", ")
     }
 }
 
-/// `--preview fast|vae`
+/// `--preview fast|taesd|vae`
 enum FramePreview: String, ExpressibleByArgument, CaseIterable {
-    case fast, vae
+    case fast, taesd, vae
 }
+
+extension PictureDecoder: ExpressibleByArgument {}
 
 
 func printError(_ message: String) {

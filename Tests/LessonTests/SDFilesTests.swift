@@ -92,6 +92,24 @@ struct SDFilesTests {
         #expect(missing.status == 1 && missing.errors.contains("nowhere.safetensors"))
     }
 
+    @Test("--decoder taesd draws the picture with TAESD, --preview taesd the frames; both need --taesd")
+    func taesd() throws {
+        let folder = try LessonRunner.temporaryFolder()
+        let taesd = Self.fixtures.appendingPathComponent("taesd/taesd_decoder.safetensors").path
+        let run = try Self.generate(Self.tinyModel, ["--width", "64", "--height", "64", "--taesd", taesd, "--decoder", "taesd",
+                                                     "--preview", "taesd", "--frames", "frames", "--output", "t.png"], in: folder)
+        #expect(run.status == 0, "\(run.errors)")
+        #expect(run.output.contains("taesd decode") && !run.output.contains("vae decode"))
+        #expect(LessonRunner.files(in: folder.appendingPathComponent("frames")) == ["step-001.png", "step-002.png", "step-003.png"])   // PNDM: one more evaluation
+        let vae = try Self.generate(Self.tinyModel, ["--width", "64", "--height", "64", "--output", "v.png"], in: folder)
+        #expect(vae.status == 0)
+        let a = try RGBImage(contentsOfFile: folder.appendingPathComponent("t.png").path)
+        let b = try RGBImage(contentsOfFile: folder.appendingPathComponent("v.png").path)
+        #expect(a.width == 64 && a.pixels != b.pixels)
+        let missing = try Self.generate(Self.tinyModel, ["--decoder", "taesd", "--output", "x.png"], in: folder)
+        #expect(missing.status != 0 && missing.errors.contains("--taesd"))
+    }
+
     // MARK: Hostile safetensors files
 
     /// The tiny model's single file split into its header (as JSON) and its data.

@@ -72,7 +72,7 @@ struct ReferenceTwinTests {
         #expect(plain.scalars[width..<(2 * width)].allSatisfy { $0 == 0 })
     }
 
-    @Test("SiLU, GELU, quick GELU and GEGLU on 1, 7, 8 and 1001 elements", arguments: [1, 7, 8, 1001])
+    @Test("SiLU, GELU, ReLU, quick GELU and GEGLU on 1, 7, 8 and 1001 elements", arguments: [1, 7, 8, 1001])
     func activations(count: Int) {
         let x = randomTensor([count], seed: 11, scale: 10)
         // The vector exp is within 1 ulp of libm's expf and the vector erf within 1.5e-7 of erf:
@@ -80,6 +80,7 @@ struct ReferenceTwinTests {
         let tolerance: Float = 2e-5
         #expect(Fast.silu(x).maxAbsDifference(Reference.map(x, silu)) < tolerance)
         #expect(Fast.gelu(x).maxAbsDifference(Reference.map(x, gelu)) < tolerance)
+        #expect(Fast.relu(x) == Reference.map(x, relu))
         #expect(Fast.quickGELU(x).maxAbsDifference(Reference.map(x, quickGELU)) < tolerance)
         let pairs = randomTensor([3, 2 * count], seed: 12, scale: 4)
         #expect(Fast.geglu(pairs).maxAbsDifference(Reference.geglu(pairs)) < 4e-6 * 4)

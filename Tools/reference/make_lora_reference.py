@@ -312,6 +312,26 @@ def write_peft_file(lora: list[LoRALayer], path: Path) -> None:
             text_encoder_lora_adapter_metadata=metadata(pipe.text_encoder),
         )
         shutil.copy(Path(scratch) / "pytorch_lora_weights.safetensors", path)
+    sort_metadata_keys(path)
+
+
+def sort_metadata_keys(path: Path) -> None:
+    """safetensors writes the `__metadata__` entries in the order of a Rust HashMap, which changes
+    from run to run once there are two ("format" and "lora_adapter_metadata"). Put them in sorted
+    order so the file is the same every time; nothing else in the file changes."""
+    import struct
+
+    data = path.read_bytes()
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + length])
+    written_order = list(header["__metadata__"])
+    header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    assert len(text) <= length
+    text += b" " * (length - len(text))  # safetensors pads the header with spaces
+    if written_order == sorted(written_order):  # then our serialisation must be safetensors' own
+        assert text == data[8:8 + length], "re-serialising the header changed it"
+    path.write_bytes(data[:8] + text + data[8 + length:])
 
 
 # MARK: - Loading them back with diffusers

@@ -50,6 +50,8 @@ public final class StableDiffusionPipeline {
     private var cachedUNet: UNet2DConditionModel?
     private var cachedVAE: AutoencoderKL?
     private var cachedTokenizer: CLIPTokenizer?
+    /// TAESD, for requests with `decoder = .taesd` and for cheap previews (set by the caller).
+    public var tinyAutoencoder: TinyAutoencoder?
 
     /// Opens a checkpoint (`.safetensors`, `.ckpt` or diffusers folder). Pass `configuration` to
     /// override what would be inferred (needed only for models with non-SD-1.x head or group
@@ -67,10 +69,18 @@ public final class StableDiffusionPipeline {
         self.configuration = try configuration ?? StableDiffusionConfiguration(checkpoint: checkpoint)
     }
 
-    /// Throws, naming what is missing, unless the checkpoint holds all three networks (a picture
-    /// needs them all; checked before any work starts).
-    public func checkComplete() throws {
-        for component in [Component.textEncoder, .vae] { _ = try checkpoint.requiredStore(component) }
+    /// Throws, naming what is missing, unless the checkpoint holds every network `request` needs
+    /// (checked before any work starts): the text encoder and UNet always; SD's VAE unless TAESD
+    /// draws the picture of a text-to-image request.
+    public func checkComplete(for request: GenerationRequest? = nil) throws {
+        _ = try checkpoint.requiredStore(.textEncoder)
+        if request?.decoder == .taesd {
+            guard tinyAutoencoder?.decoder != nil else {
+                throw GenerationError.invalid("the TAESD decoder was asked for but none is loaded (sd generate: --taesd FILE)")
+            }
+            if request?.initImage == nil { return }
+        }
+        _ = try checkpoint.requiredStore(.vae)
     }
 
     // MARK: Components
@@ -142,7 +152,7 @@ public final class StableDiffusionPipeline {
     public func generate(_ request: GenerationRequest, crossAttentionObserver: CrossAttentionObserver? = nil,
                          onStep: ((DenoisingStep) -> Void)? = nil) throws -> GenerationResult {
         try request.validate()
-        try checkComplete()
+        try checkComplete(for: request)
         var timings: [(String, Double)] = []
         func timed<T>(_ stage: String, _ body: () throws -> T) rethrows -> T {
             let start = DispatchTime.now().uptimeNanoseconds
@@ -198,6 +208,10 @@ public final class StableDiffusionPipeline {
                                       predictedOriginal: original, next: next))
                 latents = next
             }
+        }
+        if request.decoder == .taesd, let tiny = tinyAutoencoder {
+            let image: Tensor = try timed("taesd decode") { try tiny.decode(latents) }
+            return GenerationResult(image: image, latents: latents, timings: timings.filter { $0.1 > 0 || $0.0 != "load vae" })
         }
         let vae: AutoencoderKL = try timed("load vae") { try self.vae() }
         let image: Tensor = try timed("vae decode") {

@@ -126,6 +126,17 @@ public enum KeyMapping {
         }
     }
 
+    /// The tiny autoencoder (TAESD) as its authors publish it: two files, each the state of one
+    /// `nn.Sequential`, keyed by layer index (`3.conv.0.weight`). diffusers' `AutoencoderTiny`
+    /// keeps the same layers under `encoder.layers.N` and `decoder.layers.N`, except that the
+    /// authors' decoder starts with a weightless clamp at index 0, which diffusers applies in its
+    /// forward pass instead: the authors' decoder index N is diffusers' N − 1.
+    public static func tinyAutoencoderName(_ key: String, decoderFile: Bool) -> String? {
+        guard let dot = key.firstIndex(of: "."), let index = Int(key[..<dot]) else { return nil }
+        let rest = key[dot...]
+        return decoderFile ? (index >= 1 ? "decoder.layers.\(index - 1)\(rest)" : nil) : "encoder.layers.\(index)\(rest)"
+    }
+
     /// Tensors original files carry that no network uses: the training schedule's buffers (the
     /// samplers recompute them from β) and CLIP's `position_ids` (just 0..<77).
     public static func isIgnored(_ key: String) -> Bool {

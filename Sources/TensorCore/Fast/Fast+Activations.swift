@@ -34,6 +34,7 @@ func gelu(_ x: SIMD8<Float>) -> SIMD8<Float> {
 
 extension Fast {
     public static func silu(_ x: Tensor) -> Tensor { x.mapVectors({ sigmoidWeighted($0, slope: 1) }) }
+    public static func relu(_ x: Tensor) -> Tensor { x.mapVectors({ $0.replacing(with: 0, where: .!($0 .> 0)) }) }
     public static func gelu(_ x: Tensor) -> Tensor { x.mapVectors({ TensorCore.gelu($0) }) }
     public static func quickGELU(_ x: Tensor) -> Tensor { x.mapVectors({ sigmoidWeighted($0, slope: 1.702) }) }
 

@@ -14,6 +14,9 @@ import Foundation
     0.5 * x * (1 + tanhf(0.7978845608028654 * (x + 0.044715 * x * x * x)))
 }
 
+/// ReLU: `max(x, 0)`. The tiny autoencoder (TAESD) uses it.
+@inlinable public func relu(_ x: Float) -> Float { x > 0 ? x : 0 }
+
 /// Quick GELU: `x · σ(1.702 x)`. OpenAI's CLIP text encoder was trained with it.
 @inlinable public func quickGELU(_ x: Float) -> Float { x / (1 + expf(-1.702 * x)) }
 
