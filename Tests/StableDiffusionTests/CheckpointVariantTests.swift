@@ -210,3 +210,23 @@ struct CheckpointVariantTests {
                 == "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.weight")
     }
 }
+
+@Suite("Memory: mapped weights given back between networks")
+struct MappedPagesTests {
+    @Test("released pages read back unchanged, and a pipeline draws the same picture twice after giving its networks' pages back")
+    func releasedPagesReadBack() throws {
+        let path = CheckpointVariantTests.singleFile
+        let records = try SafeTensors.read(path: path)
+        let record = try #require(records["model.diffusion_model.input_blocks.1.0.in_layers.2.weight"])
+        let before = record.floats()
+        record.file.releasePages(0..<record.file.bytes.count)
+        #expect(record.floats() == before)
+
+        let pipeline = try StableDiffusionPipeline(checkpoint: CheckpointVariantTests.folder)
+        var request = LoRATests.request()
+        request.scheduler = .eulerAncestral
+        let first = try pipeline.generate(request).image
+        let second = try pipeline.generate(request).image
+        #expect(first == second)
+    }
+}

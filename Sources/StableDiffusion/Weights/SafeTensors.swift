@@ -125,6 +125,18 @@ public final class MappedFile: @unchecked Sendable {
     deinit {
         if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
     }
+
+    /// Gives back the memory of the pages holding `range`, keeping the mapping: the pages leave
+    /// this process's resident memory (they stay in the operating system's file cache) and are
+    /// read in again, unchanged, if the bytes are used again. The mapping is read-only, so nothing
+    /// is lost. Ranges are widened to whole pages; a neighbour's page only costs a re-read.
+    public func releasePages(_ range: Range<Int>) {
+        guard let base = bytes.baseAddress, !range.isEmpty else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = range.lowerBound / page * page
+        let end = min(bytes.count, (range.upperBound + page - 1) / page * page)
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED)
+    }
 }
 
 /// Reads the safetensors format: an 8-byte little-endian header length, a JSON header mapping
