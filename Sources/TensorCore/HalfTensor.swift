@@ -37,10 +37,18 @@ public struct HalfTensor: @unchecked Sendable {
     }
 
     /// Rounds every number of `tensor` to the nearest 16-bit value, in a buffer of its own.
+    /// (On all cores: merging a LoRA rounds most of a UNet's weights back to 16 bits.)
     public init(rounding tensor: Tensor, to format: Format) {
         let buffer = HalfBuffer(count: tensor.count)
-        for (i, value) in tensor.scalars.enumerated() {
-            buffer.storage[i] = format == .float16 ? Float16(value).bitPattern : floatToBFloat16Bits(value)
+        tensor.withUnsafePointer { source in
+            let source = SendablePointer(UnsafeMutablePointer(mutating: source))
+            let target = SendableHalfPointer(buffer.storage)
+            Parallel.forEachChunk(of: tensor.count, minimumChunk: 1 << 16) { chunk in
+                for i in chunk {
+                    let value = source.pointer[i]
+                    target.pointer[i] = format == .float16 ? Float16(value).bitPattern : floatToBFloat16Bits(value)
+                }
+            }
         }
         self.init(shape: tensor.shape, format: format, bytes: UnsafeRawPointer(buffer.storage), owner: buffer)
     }
@@ -86,6 +94,12 @@ public struct HalfTensor: @unchecked Sendable {
 }
 
 /// Memory for 16-bit numbers that a `HalfTensor` made itself, freed with the last copy of it.
+/// The rounding loop's destination, shared by the threads (each writes its own chunk).
+private struct SendableHalfPointer: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<UInt16>
+    init(_ pointer: UnsafeMutablePointer<UInt16>) { self.pointer = pointer }
+}
+
 private final class HalfBuffer {
     let storage: UnsafeMutablePointer<UInt16>
     init(count: Int) { storage = .allocate(capacity: max(1, count)) }

@@ -160,3 +160,50 @@ struct LoRATests {
         }
     }
 }
+
+@Suite("LoRA: kohya names in the original code's spelling")
+struct LoRAOriginalNamesTests {
+    @Test("KeyMapping.originalName gives back the original name of every tensor of the tiny single file")
+    func originalNames() throws {
+        var checked = 0
+        for original in try SafeTensors.read(path: LoRATests.fixture("tiny/tiny-sd.safetensors")).keys {
+            guard !KeyMapping.isIgnored(original), let (component, key) = KeyMapping.rename(original) else { continue }
+            #expect(KeyMapping.originalName(key, component: component) == original, "\(key)")
+            checked += 1
+        }
+        #expect(checked == 962)
+        #expect(KeyMapping.originalName("down_blocks.1.attentions.0.proj_in.weight", component: .unet)
+                == "model.diffusion_model.input_blocks.4.1.proj_in.weight")
+        #expect(KeyMapping.originalName("down_blocks.0.resnets.1.norm1.weight", component: .unet)
+                == "model.diffusion_model.input_blocks.2.0.in_layers.0.weight")
+        // A transformer's norm1 keeps its name (only a residual block's norm1 was in_layers.0).
+        #expect(KeyMapping.originalName("down_blocks.0.attentions.0.transformer_blocks.0.norm1.weight", component: .unet)
+                == "model.diffusion_model.input_blocks.1.1.transformer_blocks.0.norm1.weight")
+        #expect(KeyMapping.originalName("decoder.mid_block.attentions.0.group_norm.weight", component: .vae)
+                == "first_stage_model.decoder.mid.attn_1.norm.weight")
+    }
+
+    @Test("a kohya LoRA trained on the original code (lora_unet_input_blocks_1_1_proj_in, ..._in_layers_2) merges like its diffusers-named twin")
+    func originalSpelling() throws {
+        let checkpoint = try Checkpoint.open(LoRATests.fixture("tiny/tiny-sd.safetensors"))
+        var renamed: [String: TensorRecord] = [:]
+        for (key, record) in try SafeTensors.read(path: LoRATests.fixture("lora/kohya.safetensors")) {
+            guard key.hasPrefix("lora_unet_") else { renamed[key] = record; continue }
+            // Find the layer's diffusers key, then spell it the original way.
+            let name = key.prefix { $0 != "." }, suffix = key.dropFirst(name.count)
+            let target = try #require(checkpoint.store(.unet).keys.first {
+                $0.replacingOccurrences(of: ".", with: "_") == name.dropFirst("lora_unet_".count) + "_weight"
+            })
+            let original = try #require(KeyMapping.originalName(target, component: .unet))
+            let module = original.dropFirst("model.diffusion_model.".count).dropLast(".weight".count)
+            renamed["lora_unet_" + module.replacingOccurrences(of: ".", with: "_") + suffix] = record
+        }
+        #expect(renamed.keys.contains("lora_unet_input_blocks_1_0_in_layers_2.lora_down.weight"))
+        let path = CheckpointVariantTests.temporary("original.safetensors")
+        try SafeTensorsWriter.write(renamed, to: path)
+        let twin = try checkpoint.targets(of: LoRA.read(path: LoRATests.fixture("lora/kohya.safetensors")))
+        let targets = checkpoint.targets(of: try LoRA.read(path: path))
+        #expect(targets.unmatched.isEmpty)
+        #expect(Set(targets.matched.map(\.key)) == Set(twin.matched.map(\.key)))
+    }
+}

@@ -34,7 +34,9 @@ extension Checkpoint {
     /// kohya names are the module path with `.` written as `_`
     /// (`lora_unet_down_blocks_0_attentions_0_proj_in` is `down_blocks.0.attentions.0.proj_in`),
     /// which cannot be undone by rule (`transformer_blocks` has an underscore of its own), so they are
-    /// looked up in a table made from the checkpoint's own weight names.
+    /// looked up in a table made from the checkpoint's own weight names: in diffusers' spelling,
+    /// and for the UNet also in the original code's (`input_blocks_1_1_proj_in`), which LoRAs
+    /// trained on that code use.
     public func targets(of lora: LoRA) -> LoRATargets {
         var tables: [Component: [String: String]] = [:]
         func kohyaTable(_ component: Component) -> [String: String] {
@@ -43,6 +45,10 @@ extension Checkpoint {
             for key in store(component).keys {
                 guard let module = key.strippingSuffix(".weight") else { continue }
                 table[module.replacingOccurrences(of: ".", with: "_")] = key
+                if component == .unet, let original = KeyMapping.originalName(key, component: .unet),
+                   let module = original.strippingSuffix(".weight") {
+                    table[String(module.dropFirst("model.diffusion_model.".count)).replacingOccurrences(of: ".", with: "_")] = key
+                }
             }
             tables[component] = table
             return table

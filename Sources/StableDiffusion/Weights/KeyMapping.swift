@@ -103,6 +103,31 @@ public enum KeyMapping {
         (.vae, "mid_block.attentions.0.proj_out.", "mid_block.attentions.0.to_out.0."),
     ]
 
+    /// The original name of a diffusers key: `rename` run backwards (the longest renamed prefix
+    /// wins, inner rules undone). Used to match LoRAs trained on the original code, whose kohya
+    /// names spell the original modules (`lora_unet_input_blocks_1_1_proj_in`).
+    public static func originalName(_ key: String, component: Component) -> String? {
+        var best: (original: String, component: Component, renamed: String)?
+        for rule in prefixRules where rule.component == component && key.hasPrefix(rule.renamed) {
+            // The catch-all rules (empty renamed prefix) only when nothing more specific applies.
+            if best == nil || rule.renamed.count > best!.renamed.count { best = rule }
+        }
+        guard let rule = best else { return nil }
+        // Inner rules are undone where renaming made them: the VAE attention's (which spell their
+        // context, `mid_block.attentions.0.`) anywhere, the residual blocks' at the start of the
+        // block's own names only (a transformer's `norm1` is `norm1` in both spellings).
+        var full = key
+        for inner in innerRules where inner.component == component && inner.renamed.hasPrefix("mid_block.") {
+            full = full.replacingOccurrences(of: inner.renamed, with: inner.original)
+        }
+        var rest = String(full.dropFirst(rule.renamed.count))
+        for inner in innerRules where inner.component == component && !inner.renamed.hasPrefix("mid_block.") {
+            if rest.hasPrefix(inner.renamed) { rest = inner.original + rest.dropFirst(inner.renamed.count) }
+        }
+        let original = rule.original + rest
+        return rename(original).map { $0.0 == component && $0.1 == key } == true ? original : nil
+    }
+
     /// Names that diffusers folders (and standalone files in diffusers naming) spell in more than
     /// one way, brought to the one the Swift modules ask for:
     /// - the text encoder saved by transformers 5 has no `text_model.` level
