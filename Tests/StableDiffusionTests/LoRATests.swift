@@ -72,14 +72,10 @@ struct LoRATests {
         #expect(image.maxAbsDifference(Self.reference["base.image"]!.tensor()) > 0.3)
     }
 
+    /// The fixtures' run: PipelineTests' request (DDIM, 64x64, seed 42, guidance 7.5) with 2 steps.
     static func request() -> GenerationRequest {
-        var request = GenerationRequest(prompt: "a photograph of an astronaut riding a horse")
-        request.negativePrompt = "blurry, low quality"
-        request.width = 64
-        request.height = 64
+        var request = PipelineTests.request(.ddim)
         request.steps = 2
-        request.seed = 42
-        request.scheduler = .ddim
         return request
     }
 
