@@ -229,4 +229,16 @@ struct MappedPagesTests {
         let second = try pipeline.generate(request).image
         #expect(first == second)
     }
+
+    @Test("a UNet that gives back each block's weight pages after it runs computes exactly what one that keeps them does")
+    func unetGivesBackPages() throws {
+        let configuration = try PipelineTests.tinyConfiguration()
+        let store = try Checkpoint.open(CheckpointVariantTests.singleFile).store(.unet)
+        var unet = try UNet2DConditionModel(Weights(store), configuration: configuration.unet)
+        let latent = Tensor(shape: [2, 4, 8, 8], scalars: (0..<512).map { sin(Float($0) * 0.3) })
+        let context = Tensor(shape: [2, 77, 4], scalars: (0..<616).map { cos(Float($0) * 0.7) })
+        let kept = unet(latent, timestep: 321, encoderHiddenStates: context)
+        unet.givesBackWeightPages = true
+        for _ in 0..<2 { #expect(unet(latent, timestep: 321, encoderHiddenStates: context) == kept) }
+    }
 }

@@ -108,8 +108,9 @@ public final class StableDiffusionPipeline {
     public func unet() throws -> UNet2DConditionModel {
         if let cachedUNet { return cachedUNet }
         let store = try checkpoint.requiredStore(.unet)
-        let model = try UNet2DConditionModel(Weights(store), configuration: configuration.unet)
+        var model = try UNet2DConditionModel(Weights(store), configuration: configuration.unet)
         try store.checkAllUsed()
+        model.givesBackWeightPages = true
         cachedUNet = model
         return model
     }

@@ -39,6 +39,14 @@ public struct UNet2DConditionModel: Sendable {
     /// The key prefix of the UNet in the weight store (usually empty), removed from the layer
     /// names given to observers.
     let rootPrefix: String
+    /// The store the weights came from, for `givesBackWeightPages`.
+    let store: WeightStore
+    /// Whether each block's memory-mapped weights leave resident memory as soon as the block has
+    /// run (`WeightStore.releaseMappedPages`). SD 1.5's 1.7 GB of 16-bit weights are then never
+    /// all resident at once: the largest block holds 0.19 GB. The next call reads them in again
+    /// from the operating system's file cache, which costs a small fraction of a step and changes
+    /// no number.
+    public var givesBackWeightPages = false
 
     /// Loads every tensor of the UNet from `weights` (scoped at the UNet's root: `conv_in.weight`,
     /// `down_blocks.0.resnets.0.norm1.weight`, ...), checking each shape against `configuration`.
@@ -52,6 +60,7 @@ public struct UNet2DConditionModel: Sendable {
         let channels = c.blockOutChannels[0]
         self.configuration = c
         rootPrefix = weights.prefix
+        store = weights.store
         convIn = try Conv2d(weights["conv_in"], inChannels: c.inChannels, outChannels: channels,
                             kernelSize: c.convInKernel, padding: (c.convInKernel - 1) / 2)
         timeEmbedding = try TimestepEmbedding(weights["time_embedding"], channels: channels,
@@ -103,17 +112,20 @@ public struct UNet2DConditionModel: Sendable {
 
         // 3. Down: every map made along the way is kept for the up blocks, conv_in's output first.
         var skips = [x]
-        for block in downBlocks {
+        for (i, block) in downBlocks.enumerated() {
             let (output, blockSkips) = block(x, timeEmbedding: t, context: context, observer: observer)
             x = output
             skips += blockSkips
+            giveBackWeightPages("down_blocks.\(i).")
         }
 
         // 4. The bottom of the U.
         x = midBlock(x, timeEmbedding: t, context: context, observer: observer)
+        giveBackWeightPages("mid_block.")
 
         // 5. Up: each block takes back as many skips as it has ResNets, the most recent first.
-        for block in upBlocks {
+        for (i, block) in upBlocks.enumerated() {
+            defer { giveBackWeightPages("up_blocks.\(i).") }
             let mine = Array(skips.suffix(block.resnetCount))
             skips.removeLast(block.resnetCount)
             // The upsampler must land exactly on the size of the next skip. That is 2x, except when
@@ -125,5 +137,9 @@ public struct UNet2DConditionModel: Sendable {
 
         // 6. Back to latent space: (N, 320, h, w) → (N, 4, h, w).
         return convOut(convNormOut(x, silu: true))
+    }
+
+    private func giveBackWeightPages(_ block: String) {
+        if givesBackWeightPages { store.releaseMappedPages(prefix: rootPrefix + block) }
     }
 }
