@@ -96,6 +96,15 @@ enum ModelBenchmark {
         }
     }
 
+    static func taesdDecode(size: Int, runs: Int, weights: WeightPrecision) throws -> PartResult {
+        let store = RandomWeights.store(seed: 4, precision: weights.halfFormat)
+        let decoder = try TinyDecoder(Weights(store)["decoder"]["layers"], configuration: .sd)
+        var generator = TorchGenerator(seed: 0)
+        let latents = generator.randn([1, 4, size / 8, size / 8])
+        let gflop = Double(decoder.flopCount(latentHeight: size / 8, latentWidth: size / 8)) / 1e9
+        return measure("taesd-decode", gflop: gflop, runs: runs) { _ = decoder(latents) }
+    }
+
     static func textEncoder(batch: Int, runs: Int, weights: WeightPrecision) throws -> PartResult {
         let configuration = CLIPTextConfiguration.sd15
         let model = try CLIPTextModel(Weights(RandomWeights.store(seed: 3, precision: weights.halfFormat)), configuration: configuration)
@@ -182,6 +191,17 @@ struct VAEDecodeBenchmark: ParsableCommand {
     }
 }
 
+/// `sd-bench taesd-decode`: the tiny autoencoder's decoder (TAESD, 64 channels).
+struct TAESDDecodeBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "taesd-decode",
+        abstract: "Time TAESD's decoder, the tiny stand-in for the VAE's.", discussion: "Example: sd-bench taesd-decode --size 512")
+    @OptionGroup var options: ModelBenchmarkOptions
+
+    func run() throws {
+        try ModelBenchmark.runOne(options, measuringPeak: true) { try ModelBenchmark.taesdDecode(size: options.size, runs: options.runs, weights: options.weights) }
+    }
+}
+
 /// `sd-bench text-encoder`: CLIP on a batch of 77-token prompts.
 struct TextEncoderBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "text-encoder",
@@ -196,7 +216,7 @@ struct TextEncoderBenchmark: ParsableCommand {
 /// `sd-bench all`: every part, then one JSON line with `--json`.
 struct AllBenchmarks: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "all",
-        abstract: "GEMM peak, text encoder, UNet and VAE decode in one run.", discussion: "Example: sd-bench all --json")
+        abstract: "GEMM peak, text encoder, UNet, VAE decode and TAESD decode in one run.", discussion: "Example: sd-bench all --json")
     @OptionGroup var options: ModelBenchmarkOptions
 
     func run() throws {
@@ -205,7 +225,8 @@ struct AllBenchmarks: ParsableCommand {
         print(String(format: "GEMM 2048x2048x2048: %.1f GFLOP/s", peak))
         let parts = [try ModelBenchmark.textEncoder(batch: options.batch, runs: options.runs, weights: options.weights),
                      try ModelBenchmark.unet(size: options.size, batch: options.batch, runs: options.runs, weights: options.weights),
-                     try ModelBenchmark.vaeDecode(size: options.size, runs: options.runs, weights: options.weights)]
+                     try ModelBenchmark.vaeDecode(size: options.size, runs: options.runs, weights: options.weights),
+                     try ModelBenchmark.taesdDecode(size: options.size, runs: options.runs, weights: options.weights)]
         for part in parts { ModelBenchmark.report(part, gemmPeak: part.name == "text-encoder" ? nil : peak) }
         if options.json { try ModelBenchmark.printJSON(parts, extra: ["gemm_peak_gflops": peak]) }
     }

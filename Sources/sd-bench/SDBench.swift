@@ -15,6 +15,6 @@ struct SDBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sd-bench",
         abstract: "Benchmarks of the plain-Swift tensor core.",
-        subcommands: [GEMMBenchmark.self, ConvBenchmark.self, UNetBenchmark.self, VAEDecodeBenchmark.self, TextEncoderBenchmark.self, TrainVAEBenchmark.self,
+        subcommands: [GEMMBenchmark.self, ConvBenchmark.self, UNetBenchmark.self, VAEDecodeBenchmark.self, TAESDDecodeBenchmark.self, TextEncoderBenchmark.self, TrainVAEBenchmark.self,
                       AllBenchmarks.self, TrainBenchmark.self])
 }

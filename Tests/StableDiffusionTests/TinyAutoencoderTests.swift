@@ -83,3 +83,20 @@ struct TinyAutoencoderTests {
         #expect(missing.contains("not a TAESD of SD 1.x's layout") && missing.contains("decoder.layers.8.conv.2.weight"))
     }
 }
+
+@Suite("TAESD: the decoder's cost")
+struct TinyAutoencoderCostTests {
+    @Test("SD's TAESD decoder costs 141.4 GFLOP at 512x512, counted by hand level by level (the VAE's: about 1.24 TFLOP)")
+    func flopCount() throws {
+        let decoder = try TinyDecoder(Weights(RandomWeights.store(seed: 4))["decoder"]["layers"], configuration: .sd)
+        // A 3x3 convolution from c to c' channels on an h x w map: 2 · c' · c · 9 · h · w.
+        func conv(_ cIn: Int, _ cOut: Int, _ side: Int) -> Int { 2 * cOut * cIn * 9 * side * side }
+        let byHand = conv(4, 64, 64)                              // conv from the latents, 64x64
+            + 9 * conv(64, 64, 64) + conv(64, 64, 128)            // 3 blocks, up to 128, conv
+            + 9 * conv(64, 64, 128) + conv(64, 64, 256)           // 3 blocks, up to 256, conv
+            + 9 * conv(64, 64, 256) + conv(64, 64, 512)           // 3 blocks, up to 512, conv
+            + 3 * conv(64, 64, 512) + conv(64, 3, 512)            // 1 block, conv to RGB
+        #expect(decoder.flopCount(latentHeight: 64, latentWidth: 64) == byHand)
+        #expect(abs(Double(byHand) / 1e9 - 141.4) < 0.05)
+    }
+}

@@ -148,6 +148,22 @@ public struct TinyDecoder: Sendable {
         self.layers = layers
     }
 
+    /// Floating-point operations of one decode of `(1, C, h, w)` latents: 2 per multiply-add of
+    /// every convolution (ReLU, the clamp and the copies of upsampling are not counted).
+    public func flopCount(latentHeight h: Int, latentWidth w: Int) -> Int {
+        var (height, width, total) = (h, w, 0)
+        func conv(_ c: Conv2d) { total += 2 * c.storedWeight.shape.reduce(1, *) * height * width }
+        for layer in layers {
+            switch layer {
+            case .conv(let c): conv(c)
+            case .block(let b): [b.conv0, b.conv2, b.conv4].forEach(conv)
+            case .upsample: (height, width) = (2 * height, 2 * width)
+            case .relu: break
+            }
+        }
+        return total
+    }
+
     /// Latents → picture in [−1, 1] (TAESD's [0, 1] times 2 minus 1, as diffusers returns it).
     public func callAsFunction(_ latents: Tensor) -> Tensor {
         // Soft clamp to ±3: tanh(z / 3) · 3.
