@@ -31,7 +31,11 @@ public struct Parameter: Sendable {
     }
 
     init(_ record: TensorRecord) {
-        stored = record.halfTensor.map { .halves($0) } ?? .float32(record.tensor())
+        if let half = record.halfTensor {
+            stored = .halves(half)
+        } else {
+            stored = .float32(record.copiedOut())
+        }
         shape = record.shape
     }
 

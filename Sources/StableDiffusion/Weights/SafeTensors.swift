@@ -69,6 +69,14 @@ public struct TensorRecord: Sendable {
     /// All the values as a Float32 tensor of the stored shape.
     public func tensor() -> Tensor { tensor(shape: shape) }
 
+    /// `tensor()`, then the file's pages that held it are given back (`MappedFile.releasePages`):
+    /// for weights copied into memory once, so that a float32 checkpoint does not sit in memory
+    /// twice (once mapped, once copied).
+    public func copiedOut() -> Tensor {
+        defer { file.releasePages(byteRange) }
+        return tensor()
+    }
+
     /// The values as they are stored, without a copy, if they are 16-bit floats (the mapped file
     /// is kept alive as long as the `HalfTensor` is).
     public var halfTensor: HalfTensor? {

@@ -79,7 +79,7 @@ public final class WeightStore: @unchecked Sendable {
 
     /// A weight with its low-rank changes added, in Float32 (the record itself when it has none).
     private func merged(_ record: TensorRecord, key: String) -> Tensor {
-        var weight = record.tensor()
+        var weight = record.copiedOut()
         for update in updates[key] ?? [] {
             weight = weight + update.delta().reshaped(record.shape)
         }
