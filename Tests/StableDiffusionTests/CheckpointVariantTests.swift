@@ -65,15 +65,28 @@ struct CheckpointVariantTests {
         #expect(try Self.textEmbeddings(renamed).scalars == Self.textEmbeddings(original).scalars)
     }
 
-    @Test("a diffusers folder saved by transformers 5 (text encoder keys without text_model.) loads")
-    func diffusersFolderWithoutTextModelLevel() throws {
-        let variant = try Self.folderCopy(rewriting: "text_encoder/model.safetensors") { key in
-            key.hasPrefix("text_model.") ? String(key.dropFirst("text_model.".count)) : key
-        }
+    /// The names transformers gives the tiny text encoder's tensors (Tools/reference/make_layout_reference.py).
+    struct NativeKeys: Decodable {
+        let transformersVersion: String
+        let stateDict: [String]
+        let savePretrained: [String]
+    }
+
+    @Test("a diffusers folder whose text encoder has transformers 5's own names (state_dict: no text_model.; save_pretrained) loads the same")
+    func diffusersFolderWithTransformersNames() throws {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        let native = try decoder.decode(NativeKeys.self, from: Data(contentsOf: Self.fixtures.appendingPathComponent("tiny/text_encoder_native_keys.json")))
+        #expect(native.stateDict.contains("encoder.layers.0.mlp.fc1.weight"))
         let original = try StableDiffusionPipeline(checkpoint: Self.folder)
-        let renamed = try StableDiffusionPipeline(checkpoint: variant)
-        #expect(renamed.checkpoint.store(.textEncoder).keys == original.checkpoint.store(.textEncoder).keys)
-        #expect(try Self.textEmbeddings(renamed).scalars == Self.textEmbeddings(original).scalars)
+        for names in [native.stateDict, native.savePretrained] {
+            // Each of our keys is a native name with or without the `text_model.` level.
+            let byOurName = Dictionary(uniqueKeysWithValues: names.map { ($0.hasPrefix("text_model.") ? $0 : "text_model." + $0, $0) })
+            let variant = try Self.folderCopy(rewriting: "text_encoder/model.safetensors") { byOurName[$0]! }
+            let renamed = try StableDiffusionPipeline(checkpoint: variant)
+            #expect(renamed.checkpoint.store(.textEncoder).keys == original.checkpoint.store(.textEncoder).keys)
+            #expect(try Self.textEmbeddings(renamed).scalars == Self.textEmbeddings(original).scalars)
+        }
     }
 
     @Test("VAE attention under diffusers' old names (query, key, value, proj_attn) loads as to_q, to_k, to_v, to_out.0")
