@@ -29,7 +29,7 @@ public struct GenerationRequest: Sendable {
     /// slightly different picture (see `AutoencoderKL.decodeTiled`).
     public var vaeTileSize: Int?
     /// Which autoencoder turns the final latent into the picture: SD's VAE, or TAESD (the
-    /// pipeline's `tinyAutoencoder`), about 8x less work for a slightly softer picture.
+    /// pipeline's `tinyAutoencoder`), about 18x less work (141 GFLOP against 2.5 TFLOP at 512x512) for a slightly softer picture.
     public var decoder: PictureDecoder = .vae
 
     public init(prompt: String, negativePrompt: String = "", steps: Int = 25, guidanceScale: Float = 7.5,

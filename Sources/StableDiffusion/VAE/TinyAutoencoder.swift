@@ -5,8 +5,8 @@ import TensorCore
 /// stand-in for Stable Diffusion's VAE, distilled to read and write the *same* latents with a
 /// fraction of the work.
 ///
-/// SD's decoder spends about 1.2 TFLOP on a 512x512 picture (512-channel ResNet blocks, attention,
-/// GroupNorm); TAESD's is plain 3x3 convolutions at 64 channels with ReLU, about 0.15 TFLOP, and
+/// SD's decoder spends about 2.5 TFLOP on a 512x512 picture (512-channel ResNet blocks, attention,
+/// GroupNorm); TAESD's is plain 3x3 convolutions at 64 channels with ReLU, 0.14 TFLOP, and
 /// its pictures are a little softer. Cheap enough to decode every denoising step into a real-
 /// looking frame (`sd generate --preview taesd`), or the final picture (`--decoder taesd`).
 ///
