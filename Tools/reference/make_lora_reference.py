@@ -412,23 +412,14 @@ def load_and_fuse(path: Path, lora: list[LoRALayer], scale: float):
 @torch.no_grad()
 def run(pipe) -> dict[str, torch.Tensor]:
     """The 2-step generation; the text encodings, each step's latents and the picture."""
-    latents_after = []
-
-    def on_step_end(pipeline, i, t, callback_kwargs):
-        latents_after.append(callback_kwargs["latents"].detach().clone())
-        return callback_kwargs
-
-    kwargs = {k: RUN[k] for k in ("prompt", "negative_prompt", "num_inference_steps", "guidance_scale",
-                                  "height", "width")}
-    image = pipe(**kwargs, generator=tiny_pipeline.generator(RUN["seed"]), output_type="np",
-                 callback_on_step_end=on_step_end).images
+    image, latents_after = tiny_pipeline.run_recording_latents(pipe, RUN)
     out = {
         "prompt_embeds": ref.encode_prompts(pipe.text_encoder, pipe.tokenizer, [RUN["prompt"]]),
         "negative_prompt_embeds": ref.encode_prompts(pipe.text_encoder, pipe.tokenizer, [RUN["negative_prompt"]]),
     }
     for k, latents in enumerate(latents_after):
         out[f"step{k}.latents"] = latents
-    out["image"] = torch.from_numpy(image)
+    out["image"] = image
     return out
 
 

@@ -38,7 +38,6 @@ import shutil
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import torch
@@ -49,6 +48,8 @@ import checkpoint_layouts as layouts  # noqa: E402
 import extract_bpe  # noqa: E402
 import reference_data as ref  # noqa: E402
 import sd_models  # noqa: E402
+import tiny_pipeline  # noqa: E402
+from tiny_pipeline import quiet_libraries  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = REPO_ROOT / "Tests" / "StableDiffusionTests" / "Fixtures"
@@ -78,26 +79,8 @@ def main() -> None:
         make_full(args.full, fp16=args.fp16, image_size=args.full_image_size)
 
 
-def quiet_libraries() -> None:
-    """Keep the output to what this script reports: no progress bars or advice from the libraries."""
-    from diffusers.utils import logging as diffusers_logging
-    from transformers.utils import logging as transformers_logging
-
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    for logging in (diffusers_logging, transformers_logging):
-        logging.set_verbosity_error()
-        logging.disable_progress_bar()
-
-
 def versions() -> dict:
-    import importlib.metadata as md
-
-    import diffusers
-    import transformers
-
-    return {"torch": torch.__version__, "diffusers": diffusers.__version__,
-            "transformers": transformers.__version__, "safetensors": md.version("safetensors"),
-            "open_clip_torch": md.version("open_clip_torch"), "numpy": md.version("numpy")}
+    return tiny_pipeline.versions(also=("open_clip_torch", "numpy"))
 
 
 # MARK: - The tiny model and the fixtures

@@ -259,22 +259,13 @@ def pipeline_run(vae) -> tuple[dict, dict, dict]:
     StableDiffusionPipeline.from_pretrained(tiny folder, vae=AutoencoderTiny...)."""
     scheduler = ref.make_scheduler(PIPELINE["scheduler"])
     pipe = tiny_pipeline.load(scheduler=scheduler, vae=vae)
-    latents_after = []
-
-    def on_step_end(pipeline, i, t, callback_kwargs):
-        latents_after.append(callback_kwargs["latents"].detach().clone())
-        return callback_kwargs
-
-    kwargs = {k: PIPELINE[k] for k in ("prompt", "negative_prompt", "num_inference_steps", "guidance_scale",
-                                       "height", "width")}
-    image = pipe(**kwargs, generator=tiny_pipeline.generator(PIPELINE["seed"]), output_type="np",
-                 callback_on_step_end=on_step_end).images
-    image = torch.from_numpy(image)
+    image, latents_after = tiny_pipeline.run_recording_latents(pipe, PIPELINE)
     timesteps = [int(t) for t in pipe.scheduler.timesteps]
 
     # The autoencoder only decodes: the latents must be those of the same run with the KL VAE.
     plain = tiny_pipeline.load(scheduler=ref.make_scheduler(PIPELINE["scheduler"]))
-    plain_latents = plain(**kwargs, generator=tiny_pipeline.generator(PIPELINE["seed"]), output_type="latent").images
+    plain_latents = plain(**{k: PIPELINE[k] for k in tiny_pipeline.RUN_SETTINGS},
+                          generator=tiny_pipeline.generator(PIPELINE["seed"]), output_type="latent").images
     assert torch.equal(plain_latents, latents_after[-1])
     # And decoding is TAESD's: clamp(decode(latents / 1.0) / 2 + 0.5, 0, 1), channels last.
     by_hand = (vae.decode(latents_after[-1] / vae.config.scaling_factor).sample / 2 + 0.5).clamp(0, 1)

@@ -43,7 +43,8 @@ def quiet_libraries() -> None:
         logging.disable_progress_bar()
 
 
-def versions() -> dict:
+def versions(also: tuple[str, ...] = ("peft", "numpy")) -> dict:
+    """The libraries the reference data depends on, with `also`'s packages when installed."""
     import importlib.metadata as md
 
     import diffusers
@@ -51,7 +52,7 @@ def versions() -> dict:
 
     found = {"torch": torch.__version__, "diffusers": diffusers.__version__,
              "transformers": transformers.__version__, "safetensors": md.version("safetensors")}
-    for package in ("peft", "numpy"):
+    for package in also:
         try:
             found[package] = md.version(package)
         except md.PackageNotFoundError:
@@ -109,3 +110,21 @@ def load(scheduler=None, **components):
 def generator(seed: int) -> torch.Generator:
     """The CPU generator, as everywhere in the reference data."""
     return torch.Generator("cpu").manual_seed(seed)
+
+
+RUN_SETTINGS = ("prompt", "negative_prompt", "num_inference_steps", "guidance_scale", "height", "width")
+
+
+@torch.no_grad()
+def run_recording_latents(pipe, settings: dict) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """A generation with `settings` (RUN_SETTINGS and "seed"): the picture (output_type="np",
+    NHWC float32 in [0, 1]) and the latents after every step, as the Swift tests compare them."""
+    latents_after = []
+
+    def on_step_end(pipeline, i, t, callback_kwargs):
+        latents_after.append(callback_kwargs["latents"].detach().clone())
+        return callback_kwargs
+
+    image = pipe(**{k: settings[k] for k in RUN_SETTINGS}, generator=generator(settings["seed"]), output_type="np",
+                 callback_on_step_end=on_step_end).images
+    return torch.from_numpy(image), latents_after
