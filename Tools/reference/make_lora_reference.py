@@ -114,16 +114,8 @@ RECORDED_WEIGHTS = [
     "text_encoder.text_model.encoder.layers.0.mlp.fc1.weight",
 ]
 
-RUN = {
-    "prompt": ref.ASTRONAUT,
-    "negative_prompt": ref.NEGATIVE,
-    "scheduler": "ddim",
-    "num_inference_steps": 2,
-    "guidance_scale": ref.GUIDANCE,
-    "height": 64,
-    "width": 64,
-    "seed": ref.PIPELINE_SEED,
-}
+# The pictures the Swift tests compare: the same 2-step run as the TAESD references.
+RUN = tiny_pipeline.TWO_STEP_RUN
 
 
 def allow_installed_peft() -> None:

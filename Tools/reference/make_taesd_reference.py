@@ -215,16 +215,7 @@ DECODE_SEED, ENCODE_SEED = 10, 11
 LATENT_SHAPE = (1, 4, 8, 8)
 IMAGE_SHAPE = (1, 3, 64, 64)
 
-PIPELINE = {
-    "prompt": ref.ASTRONAUT,
-    "negative_prompt": ref.NEGATIVE,
-    "scheduler": "ddim",
-    "num_inference_steps": 2,
-    "guidance_scale": ref.GUIDANCE,
-    "height": 64,
-    "width": 64,
-    "seed": ref.PIPELINE_SEED,
-}
+PIPELINE = tiny_pipeline.TWO_STEP_RUN
 
 
 @torch.no_grad()

@@ -26,6 +26,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import torch  # noqa: E402
 
 import extract_bpe  # noqa: E402
+import reference_data as ref  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = REPO_ROOT / "Tests" / "StableDiffusionTests" / "Fixtures"
@@ -113,6 +114,19 @@ def generator(seed: int) -> torch.Generator:
 
 
 RUN_SETTINGS = ("prompt", "negative_prompt", "num_inference_steps", "guidance_scale", "height", "width")
+
+# The run the LoRA and TAESD references record: reference_data's prompts, guidance and seed, DDIM,
+# 2 steps at 64x64 (the Swift side: PipelineTests.request(.ddim) with 2 steps).
+TWO_STEP_RUN = {
+    "prompt": ref.ASTRONAUT,
+    "negative_prompt": ref.NEGATIVE,
+    "scheduler": "ddim",
+    "num_inference_steps": 2,
+    "guidance_scale": ref.GUIDANCE,
+    "height": 64,
+    "width": 64,
+    "seed": ref.PIPELINE_SEED,
+}
 
 
 @torch.no_grad()
