@@ -203,3 +203,22 @@ struct LoRAOriginalNamesTests {
         #expect(Set(targets.matched.map(\.key)) == Set(twin.matched.map(\.key)))
     }
 }
+
+@Suite("LoRA: PEFT files from a text encoder without the text_model. level")
+struct LoRATransformers5Tests {
+    @Test("text_encoder.encoder.layers… (transformers 5's module paths) finds the same weights as text_encoder.text_model.encoder.layers…")
+    func withoutTextModelLevel() throws {
+        var renamed: [String: TensorRecord] = [:]
+        for (key, record) in try SafeTensors.read(path: LoRATests.fixture("lora/peft.safetensors")) {
+            renamed[key.replacingOccurrences(of: "text_encoder.text_model.", with: "text_encoder.")] = record
+        }
+        #expect(renamed.keys.contains("text_encoder.encoder.layers.0.self_attn.q_proj.lora_A.weight"))
+        let path = CheckpointVariantTests.temporary("peft-t5.safetensors")
+        try SafeTensorsWriter.write(renamed, to: path)
+        let checkpoint = try Checkpoint.open(LoRATests.fixture("tiny/tiny-sd.safetensors"))
+        let targets = checkpoint.targets(of: try LoRA.read(path: path))
+        let original = checkpoint.targets(of: try LoRA.read(path: LoRATests.fixture("lora/peft.safetensors")))
+        #expect(targets.unmatched.isEmpty)
+        #expect(Set(targets.matched.map(\.key)) == Set(original.matched.map(\.key)))
+    }
+}
