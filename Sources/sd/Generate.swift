@@ -94,13 +94,13 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         let path = try checkpointOption.resolved()
-        // The size the model was trained at, as diffusers picks it: the UNet's sample size × 8.
         let pipeline = try StableDiffusionPipeline(checkpoint: path, useEMA: useEMA, vae: vae,
                                                    loras: loras.map { ($0.path, $0.strength) })
         if let taesd { pipeline.tinyAutoencoder = try TinyAutoencoder.load(taesd) }
         let picture = try initImage.map { try RGBImage(contentsOfFile: $0) }
-        // img2img keeps the init image's size, as diffusers does: each side rounded down to a
-        // multiple of 8 (the VAE's factor); text-to-image draws at the size the model was trained at.
+        // Text-to-image draws at the size the model was trained at, as diffusers picks it (the
+        // UNet's sample size × 8); img2img keeps the init image's size, each side rounded down to a
+        // multiple of 8 (the VAE's factor), as diffusers does.
         let modelSize = pipeline.configuration.unet.sampleSize * 8
         let defaultSize: (width: Int, height: Int) = picture.map { ($0.width / 8 * 8, $0.height / 8 * 8) } ?? (modelSize, modelSize)
         let width = self.width ?? defaultSize.width
@@ -110,21 +110,7 @@ struct Generate: ParsableCommand {
         request.strength = strength
         request.vaeTileSize = vaeTile
         request.decoder = decoder
-        if let picture {
-            let size = "\(width)x\(height)", own = "\(picture.width)x\(picture.height)"
-            if self.width == nil || self.height == nil, !(64...2048).contains(width) || !(64...2048).contains(height) {
-                throw GenerationError.invalid("the init image is \(own) pixels; pictures from 64 to 2048 pixels a side can be used as they are, so pass --width and --height (for example --width 512 --height 512) to scale it")
-            }
-            let trim = (x: picture.width - width, y: picture.height - height)
-            if (0..<8).contains(trim.x) && (0..<8).contains(trim.y) {
-                // Only the rounding to a multiple of 8: cut the few extra pixels off, keep the rest as is.
-                if trim != (0, 0) { printError("note: the init image (\(own)) is cropped to \(size), a multiple of 8") }
-                request.initImage = picture.cropped(x: trim.x / 2, y: trim.y / 2, width: width, height: height).toTensor()
-            } else {
-                printError("note: the init image (\(own)) is scaled and cropped to \(size)")
-                request.initImage = picture.aspectFilled(width: width, height: height).toTensor()
-            }
-        }
+        if let picture { request.initImage = try startingPicture(picture, width: width, height: height) }
         try request.validate()
         try pipeline.checkComplete(for: request)
         try checkOutputPaths()
@@ -159,6 +145,23 @@ struct Generate: ParsableCommand {
             print("  " + stage.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: "%8.2f s", seconds))
         }
         print(KernelsOption.report(kernels))
+    }
+
+    /// The init image as the `(1, 3, height, width)` tensor img2img starts from. When only the
+    /// rounding to multiples of 8 separates the sizes, the few extra pixels are cut off (no
+    /// resampling); otherwise the picture is scaled to cover the size and cropped, with a note.
+    func startingPicture(_ picture: RGBImage, width: Int, height: Int) throws -> Tensor {
+        let size = "\(width)x\(height)", own = "\(picture.width)x\(picture.height)"
+        if self.width == nil || self.height == nil, !(64...2048).contains(width) || !(64...2048).contains(height) {
+            throw GenerationError.invalid("the init image is \(own) pixels; pictures from 64 to 2048 pixels a side can be used as they are, so pass --width and --height (for example --width 512 --height 512) to scale it")
+        }
+        let trim = (x: picture.width - width, y: picture.height - height)
+        if (0..<8).contains(trim.x) && (0..<8).contains(trim.y) {
+            if trim != (0, 0) { printError("note: the init image (\(own)) is cropped to \(size), a multiple of 8") }
+            return picture.cropped(x: trim.x / 2, y: trim.y / 2, width: width, height: height).toTensor()
+        }
+        printError("note: the init image (\(own)) is scaled and cropped to \(size)")
+        return picture.aspectFilled(width: width, height: height).toTensor()
     }
 
     /// Refuses to start a long run whose outputs cannot be written.
