@@ -212,6 +212,30 @@ struct SDFilesTests {
         }
     }
 
+    @Test("lying config files (absurd layer counts, sizes that overflow, an unsupported padding) stop sd generate with one message")
+    func lyingConfigs() throws {
+        let cases: [(file: String, key: String, value: Any)] = [
+            ("unet/config.json", "layers_per_block", 1_000_000_000), ("unet/config.json", "sample_size", 1 << 62),
+            ("unet/config.json", "downsample_padding", 0), ("unet/config.json", "transformer_layers_per_block", 1_000_000_000),
+            ("vae/config.json", "layers_per_block", 1_000_000_000), ("vae/config.json", "latent_channels", 1 << 62),
+            ("text_encoder/config.json", "num_hidden_layers", 1_000_000_000),
+            ("scheduler/scheduler_config.json", "num_train_timesteps", 1 << 62),
+        ]
+        for (file, key, value) in cases {
+            let model = try Self.tinyModelCopy { copy in
+                let url = copy.appendingPathComponent(file)
+                var config = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+                config[key] = value
+                try JSONSerialization.data(withJSONObject: config).write(to: url)
+            }
+            let folder = try LessonRunner.temporaryFolder()
+            let run = try Self.generate(model.path, ["--width", "64", "--height", "64", "--output", "x.png"], in: folder)
+            let lines = run.errors.split(separator: "\n").filter { !$0.hasPrefix("[") }
+            #expect(run.status == 1 && !run.signalled && lines.count == 1, "\(file) \(key): status \(run.status), \(run.errors)")
+            #expect(run.errors.contains(key), "\(file) \(key): \(run.errors)")
+        }
+    }
+
     @Test("a UNet file whose header lies about shapes stops sd generate with one message, before any output")
     func lyingShapesInAModel() throws {
         for (key, shape) in [("conv_in.weight", [16, 36]), ("down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight", [64, 1]),

@@ -67,6 +67,11 @@ public final class StableDiffusionPipeline {
         }
         self.checkpoint = checkpoint
         self.configuration = try configuration ?? StableDiffusionConfiguration(checkpoint: checkpoint)
+        // Checked before anything uses a number (a picture size computed from `sample_size`, say):
+        // a lying config file is an error here, not an overflow or a billion-layer allocation later.
+        try self.configuration.unet.validate()
+        try self.configuration.vae.validate()
+        try self.configuration.textEncoder.validate()
     }
 
     /// Throws, naming what is missing, unless the checkpoint holds every network `request` needs

@@ -131,9 +131,9 @@ public struct SchedulerConfiguration: Codable, Equatable, Sendable {
         guard predictionType == .epsilon else {
             throw SchedulerError.unsupportedPredictionType(predictionType.rawValue)
         }
-        guard numTrainTimesteps >= 2 else {
+        guard (2...100_000).contains(numTrainTimesteps) else {
             throw SchedulerError.unsupportedSetting(key: "num_train_timesteps", value: "\(numTrainTimesteps)",
-                                                    supported: ["2 or more"])
+                                                    supported: ["2 to 100000"])
         }
         guard (1...numTrainTimesteps).contains(steps) else {
             throw SchedulerError.invalidStepCount(steps, trainingSteps: numTrainTimesteps)

@@ -104,6 +104,23 @@ public struct CLIPTextConfiguration: Codable, Equatable, Sendable {
     /// Width of one attention head (64 in SD 1.x).
     public var headDim: Int { hiddenSize / numAttentionHeads }
 
+    /// Throws unless every size is one this code can build: positive, bounded (a config file is
+    /// read before any weight, so `num_hidden_layers = 10⁹` must be refused, not attempted), and
+    /// heads that split the width.
+    public func validate() throws {
+        let sizes: [(String, Int, ClosedRange<Int>)] = [
+            ("hidden_size", hiddenSize, 1...65536), ("intermediate_size", intermediateSize, 1...262_144),
+            ("num_attention_heads", numAttentionHeads, 1...1024), ("num_hidden_layers", numHiddenLayers, 1...256),
+            ("max_position_embeddings", maxPositionEmbeddings, 1...4096), ("vocab_size", vocabSize, 1...1_000_000),
+        ]
+        for (name, value, range) in sizes where !range.contains(value) {
+            throw CLIPTextConfigurationError.unsupported("text_encoder config: \(name) = \(value) is outside \(range.lowerBound)...\(range.upperBound)")
+        }
+        guard hiddenSize % numAttentionHeads == 0 else {
+            throw CLIPTextConfigurationError.unsupported("text_encoder config: hidden_size \(hiddenSize) does not split into \(numAttentionHeads) heads")
+        }
+    }
+
     private static func explain(_ error: DecodingError) -> String {
         switch error {
         case .dataCorrupted(let context): return context.debugDescription
@@ -112,5 +129,13 @@ public struct CLIPTextConfiguration: Codable, Equatable, Sendable {
             return key.isEmpty ? context.debugDescription : "\(key): \(context.debugDescription)"
         @unknown default: return "\(error)"
         }
+    }
+}
+
+/// A text encoder configuration this project cannot build, with the reason.
+public enum CLIPTextConfigurationError: Error, CustomStringConvertible, Equatable {
+    case unsupported(String)
+    public var description: String {
+        switch self { case .unsupported(let reason): return reason }
     }
 }

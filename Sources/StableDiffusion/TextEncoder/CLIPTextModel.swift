@@ -29,6 +29,7 @@ public struct CLIPTextModel: Sendable {
 
     /// - Parameter weights: scoped at `text_model` (the caller writes `Weights(store)["text_model"]`).
     public init(_ weights: Weights, configuration: CLIPTextConfiguration = .sd15) throws {
+        try configuration.validate()
         self.configuration = configuration
         embeddings = try CLIPTextEmbeddings(weights["embeddings"], configuration: configuration)
         layers = try (0..<configuration.numHiddenLayers).map {

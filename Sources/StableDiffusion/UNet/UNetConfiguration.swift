@@ -211,9 +211,11 @@ public struct UNetConfiguration: Codable, Equatable, Sendable {
                                                          supported: supported)
             }
         }
+        // Every count is bounded: a config file is read before any weight, and an absurd number
+        // (layers_per_block = 10⁹) must be an error, not an attempt to allocate a billion layers.
         let levels = blockOutChannels.count
-        try require(levels >= 1 && blockOutChannels.allSatisfy { $0 > 0 }, .blockOutChannels, blockOutChannels,
-                    supported: "one or more positive channel counts")
+        try require((1...8).contains(levels) && blockOutChannels.allSatisfy { (1...65536).contains($0) },
+                    .blockOutChannels, blockOutChannels, supported: "1 to 8 channel counts of 1 to 65536")
         try require(downBlockTypes.count == levels
                     && downBlockTypes.allSatisfy { ["CrossAttnDownBlock2D", "DownBlock2D"].contains($0) },
                     .downBlockTypes, downBlockTypes,
@@ -224,17 +226,20 @@ public struct UNetConfiguration: Codable, Equatable, Sendable {
                     supported: "\(levels) of CrossAttnUpBlock2D / UpBlock2D (one per block_out_channels)")
         try require(midBlockType == "UNetMidBlock2DCrossAttn", .midBlockType, midBlockType,
                     supported: "UNetMidBlock2DCrossAttn")
-        try require(inChannels > 0 && outChannels > 0, .inChannels, [inChannels, outChannels],
-                    supported: "positive channel counts")
-        try require(layersPerBlock >= 1, .layersPerBlock, layersPerBlock, supported: "1 or more")
-        try require(transformerLayersPerBlock >= 1, .transformerLayersPerBlock, transformerLayersPerBlock,
-                    supported: "one number, 1 or more")
-        try require(crossAttentionDim > 0, .crossAttentionDim, crossAttentionDim, supported: "a positive width")
+        try require((1...1024).contains(inChannels) && (1...1024).contains(outChannels), .inChannels,
+                    [inChannels, outChannels], supported: "channel counts from 1 to 1024")
+        try require((1...64).contains(layersPerBlock), .layersPerBlock, layersPerBlock, supported: "1 to 64")
+        try require((1...64).contains(transformerLayersPerBlock), .transformerLayersPerBlock, transformerLayersPerBlock,
+                    supported: "one number, 1 to 64")
+        try require((1...65536).contains(crossAttentionDim), .crossAttentionDim, crossAttentionDim,
+                    supported: "a width from 1 to 65536")
+        try require((1...4096).contains(sampleSize), .sampleSize, sampleSize, supported: "1 to 4096 latent pixels")
         try require(normNumGroups > 0 && blockOutChannels.allSatisfy { $0 % normNumGroups == 0 },
                     .normNumGroups, normNumGroups, supported: "a divisor of every entry of block_out_channels")
-        try require(convInKernel % 2 == 1 && convOutKernel % 2 == 1, .convInKernel, [convInKernel, convOutKernel],
-                    supported: "odd kernel sizes")
-        try require(downsamplePadding >= 0, .downsamplePadding, downsamplePadding, supported: "0 or more")
+        try require([convInKernel, convOutKernel].allSatisfy { (1...15).contains($0) && $0 % 2 == 1 }, .convInKernel,
+                    [convInKernel, convOutKernel], supported: "odd kernel sizes up to 15")
+        // 0 would make diffusers pad one side by hand before a padding-free convolution; SD's is 1.
+        try require(downsamplePadding == 1, .downsamplePadding, downsamplePadding, supported: "1")
         let headKey: CodingKeys = numAttentionHeads == nil ? .attentionHeadDim : .numAttentionHeads
         let headCounts = numAttentionHeads ?? attentionHeadDim
         try require(headCounts.fits(levels), headKey, headCounts,

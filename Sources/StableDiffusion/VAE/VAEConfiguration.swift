@@ -131,9 +131,16 @@ public struct VAEConfiguration: Codable, Equatable, Sendable {
     public func validate() throws {
         func fail(_ reason: String) -> VAEError { .unsupportedConfiguration(reason) }
         guard !blockOutChannels.isEmpty else { throw fail("block_out_channels is empty") }
-        for value in [inChannels, outChannels, latentChannels, layersPerBlock, normNumGroups] + blockOutChannels
-        where value < 1 {
-            throw fail("every channel, layer and group count must be positive, found \(value)")
+        guard blockOutChannels.count <= 8 else { throw fail("block_out_channels has \(blockOutChannels.count) levels, at most 8 are supported") }
+        // Bounded, not only positive: a config file is read before any weight, and an absurd count
+        // must be an error rather than an attempt to build it.
+        let counts: [(String, Int, ClosedRange<Int>)] = [
+            ("in_channels", inChannels, 1...1024), ("out_channels", outChannels, 1...1024),
+            ("latent_channels", latentChannels, 1...1024), ("layers_per_block", layersPerBlock, 1...64),
+            ("norm_num_groups", normNumGroups, 1...65536),
+        ] + blockOutChannels.map { ("block_out_channels", $0, 1...65536) }
+        for (name, value, range) in counts where !range.contains(value) {
+            throw fail("\(name) = \(value) is outside \(range.lowerBound)...\(range.upperBound)")
         }
         if let bad = blockOutChannels.first(where: { $0 % normNumGroups != 0 }) {
             throw fail("\(bad) channels do not split into norm_num_groups = \(normNumGroups) groups")
