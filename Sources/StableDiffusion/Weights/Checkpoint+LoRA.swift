@@ -70,7 +70,8 @@ extension Checkpoint {
             }
             // The product up · down must have as many numbers as the weight, with its output size.
             let (up, down) = (layer.up.shape, layer.down.shape)
-            guard up[0] == record.shape.first, up[0] * (layer.down.elementCount / layer.rank) == record.elementCount,
+            let product = up[0].multipliedReportingOverflow(by: layer.down.elementCount / layer.rank)
+            guard up[0] == record.shape.first, !product.overflow, product.partialValue == record.elementCount,
                   down.count == 2 || down.count == record.shape.count else {
                 result.unmatched.append((layer.name, "factors \(down) and \(up) do not fit \(key) \(record.shape)")); continue
             }

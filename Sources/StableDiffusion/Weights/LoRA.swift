@@ -86,10 +86,10 @@ public struct LoRA: Sendable {
             if let name = key.strippingSuffix(".lora_down.weight") { down[name] = record }
             else if let name = key.strippingSuffix(".lora_up.weight") { up[name] = record }
             else if let name = key.strippingSuffix(".alpha") {
-                guard record.elementCount == 1 else {
-                    throw CheckpointError.badLoRA(path, "'\(key)' should hold one number, it has shape \(record.shape)")
+                guard record.elementCount == 1, let value = record.floats().first, value.isFinite else {
+                    throw CheckpointError.badLoRA(path, "'\(key)' should hold one finite number, it has shape \(record.shape)\(record.elementCount == 1 ? " and value \(record.floats()[0])" : "")")
                 }
-                alpha[name] = record.floats()[0]
+                alpha[name] = value
             } else { stray.append(key) }
         }
         let layers = try pairUp(down: down, up: up, path: path, stray: stray) { name in
@@ -178,9 +178,9 @@ struct PEFTAlphas {
             // Either {"unet.lora_alpha": 8, ...} or {"unet": {"lora_alpha": 8, ...}}.
             var config = (object[String(prefix.dropLast())] as? [String: Any]) ?? [:]
             for (key, value) in object where key.hasPrefix(prefix) { config[String(key.dropFirst(prefix.count))] = value }
-            if let alpha = (config["lora_alpha"] as? NSNumber)?.floatValue { defaults[component] = alpha }
+            if let alpha = (config["lora_alpha"] as? NSNumber)?.floatValue, alpha.isFinite { defaults[component] = alpha }
             if let pattern = config["alpha_pattern"] as? [String: Any] {
-                patterns[component] = pattern.compactMapValues { ($0 as? NSNumber)?.floatValue }
+                patterns[component] = pattern.compactMapValues { ($0 as? NSNumber)?.floatValue }.filter { $0.value.isFinite }
             }
         }
     }
