@@ -53,6 +53,18 @@ struct SDCommandTests {
         #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("steps.gif").path))
     }
 
+    @Test("the progress bar, written to a log instead of a terminal, prints the first and last steps and every 5% between")
+    func progressInALog() throws {
+        let folder = try LessonRunner.temporaryFolder()
+        let run = try LessonRunner.run("sd", ["generate", "--checkpoint", Self.tinyModel, "--prompt", "a", "--steps", "100",
+                                              "--scheduler", "ddim", "--width", "64", "--height", "64", "--output", "p.png"], in: folder)
+        #expect(run.status == 0, "\(run.errors)")
+        let lines = run.errors.split(separator: "\n").filter { $0.hasPrefix("[") }
+        #expect(lines.count == 21, "\(lines.count) progress lines")
+        #expect(lines.first?.contains(" 1/100 ") == true && lines.last?.contains(" 100/100 ") == true)
+        #expect(lines.contains { $0.contains(" 50/100 ") })
+    }
+
     @Test("--vae-tile: a tile as large as the picture changes nothing; smaller tiles decode piece by piece")
     func tiledDecode() throws {
         let folder = try LessonRunner.temporaryFolder()
