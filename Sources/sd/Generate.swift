@@ -112,7 +112,6 @@ struct Generate: ParsableCommand {
         request.decoder = decoder
         if let picture { request.initImage = try startingPicture(picture, width: width, height: height) }
         try request.validate()
-        try pipeline.checkComplete(for: request)
         try checkOutputPaths()
 
         if let warning = try truncationWarning(pipeline) { printError(warning) }

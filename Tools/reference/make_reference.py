@@ -49,7 +49,7 @@ import extract_bpe  # noqa: E402
 import reference_data as ref  # noqa: E402
 import sd_models  # noqa: E402
 import tiny_pipeline  # noqa: E402
-from tiny_pipeline import quiet_libraries  # noqa: E402
+from tiny_pipeline import print_sizes, quiet_libraries, shown  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = REPO_ROOT / "Tests" / "StableDiffusionTests" / "Fixtures"
@@ -88,14 +88,14 @@ def versions() -> dict:
 
 def make_tiny(fixtures: Path) -> None:
     size = sd_models.TINY
-    print(f"\n== tiny model -> {_shown(fixtures)}")
+    print(f"\n== tiny model -> {shown(fixtures)}")
     models = sd_models.build_models(size, WEIGHTS_SEED)
     for name, model in models.items():
         print(f"  {name}: {sum(p.numel() for p in model.parameters()):,} parameters")
 
     extract_bpe.write_swift_resource()
     extract_bpe.check_vocab_matches_open_clip()
-    print(f"  wrote {_shown(extract_bpe.RESOURCE_FILE)} and {_shown(extract_bpe.NOTICE_FILE)}")
+    print(f"  wrote {shown(extract_bpe.RESOURCE_FILE)} and {shown(extract_bpe.NOTICE_FILE)}")
 
     tiny_dir = fixtures / "tiny"
     reference_dir = fixtures / "reference"
@@ -191,23 +191,6 @@ def write_reference(models: dict, tokenizer, folder: Path) -> dict:
         f.write(folder)
     print(f"  reference data computed in {time.time() - start:.1f} s")
     return files
-
-
-def print_sizes(root: Path) -> None:
-    print(f"\n  files under {_shown(root)}:")
-    total = 0
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        total += path.stat().st_size
-        print(f"    {path.stat().st_size:>10,}  {path.relative_to(root)}")
-    print(f"    {total:>10,}  total ({total / 2**20:.2f} MiB)")
-
-
-def _shown(path: Path) -> str:
-    """Paths inside the repository are printed relative to it."""
-    try:
-        return str(path.resolve().relative_to(REPO_ROOT))
-    except ValueError:
-        return str(path)
 
 
 # MARK: - The full-size model (outside the repository)

@@ -297,7 +297,7 @@ def main() -> None:
 
 
 def make_fixtures(folder: Path) -> None:
-    print(f"\n== tiny TAESD (width {TINY_WIDTH}) -> {shown(folder)}")
+    print(f"\n== tiny TAESD (width {TINY_WIDTH}) -> {tiny_pipeline.shown(folder)}")
     folder.mkdir(parents=True, exist_ok=True)
     vae = build_taesd(TINY_WIDTH)
     print(f"  {sum(p.numel() for p in vae.parameters()):,} parameters")
@@ -326,7 +326,7 @@ def make_fixtures(folder: Path) -> None:
     }
     ref.write_json(folder / "reference.json", data)
     write_readme(folder, vae, tensors, notes, settings, clamped)
-    print_sizes(folder)
+    tiny_pipeline.print_sizes(folder)
 
 
 def make_full(out: Path) -> None:
@@ -337,22 +337,9 @@ def make_full(out: Path) -> None:
     print(f"  {sum(p.numel() for p in vae.parameters()):,} parameters")
     files = write_both_layouts(vae, out, torch.float32)
     verify_layouts(vae, files, FULL_WIDTH)
-    print_sizes(out)
+    tiny_pipeline.print_sizes(out)
 
 
-def print_sizes(root: Path) -> None:
-    total = 0
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        total += path.stat().st_size
-        print(f"    {path.stat().st_size:>10,}  {path.relative_to(root)}")
-    print(f"    {total:>10,}  total")
-
-
-def shown(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(tiny_pipeline.REPO_ROOT))
-    except ValueError:
-        return str(path)
 
 
 # MARK: - README

@@ -33,6 +33,24 @@ FIXTURES = REPO_ROOT / "Tests" / "StableDiffusionTests" / "Fixtures"
 TINY_FOLDER = FIXTURES / "tiny" / "diffusers"
 
 
+def shown(path: Path) -> str:
+    """Paths inside the repository are printed relative to it."""
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def print_sizes(root: Path) -> None:
+    """Every file under `root` with its size, and the total: what a script wrote."""
+    print(f"\n  files under {shown(root)}:")
+    total = 0
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        total += path.stat().st_size
+        print(f"    {path.stat().st_size:>10,}  {path.relative_to(root)}")
+    print(f"    {total:>10,}  total ({total / 2**20:.2f} MiB)")
+
+
 def quiet_libraries() -> None:
     """No progress bars or advice from the libraries: the scripts print what they check."""
     from diffusers.utils import logging as diffusers_logging

@@ -216,18 +216,17 @@ public final class StableDiffusionPipeline {
                 latents = next
             }
         }
-        // The UNet's 16-bit weights (1.7 GB for SD 1.5) leave resident memory while the picture
-        // is decoded; the next picture reads them in again from the file cache.
-        checkpoint.store(.unet).releaseMappedPages()
+        // (The UNet has given back its weights' pages block by block: see `givesBackWeightPages`.)
+        let image: Tensor
         if request.decoder == .taesd, let tiny = tinyAutoencoder {
-            let image: Tensor = try timed("taesd decode") { try tiny.decode(latents) }
-            return GenerationResult(image: image, latents: latents, timings: timings.filter { $0.1 > 0 || $0.0 != "load vae" })
-        }
-        let vae: AutoencoderKL = try timed("load vae") { try self.vae() }
-        let image: Tensor = try timed("vae decode") {
-            guard let tile = request.vaeTileSize else { return try vae.decode(scaledLatents: latents) }
-            // Tile and overlap in latent pixels: 8 image pixels each; a quarter overlap as in diffusers.
-            return try vae.decodeTiled(scaledLatents: latents, tileSize: tile / 8, overlap: tile / 32)
+            image = try timed("taesd decode") { try tiny.decode(latents) }
+        } else {
+            let vae: AutoencoderKL = try timed("load vae") { try self.vae() }
+            image = try timed("vae decode") {
+                guard let tile = request.vaeTileSize else { return try vae.decode(scaledLatents: latents) }
+                // Tile and overlap in latent pixels: 8 image pixels each; a quarter overlap as in diffusers.
+                return try vae.decodeTiled(scaledLatents: latents, tileSize: tile / 8, overlap: tile / 32)
+            }
         }
         return GenerationResult(image: image, latents: latents, timings: timings.filter { $0.1 > 0 || $0.0 != "load vae" })
     }

@@ -108,9 +108,9 @@ public final class WeightStore: @unchecked Sendable {
         }
     }
 
-    /// Gives back the resident memory of every tensor (whose key starts with `prefix`) still in the memory-mapped file (16-bit
-    /// weights are used from there directly): for a network that is done for now, so the next one
-    /// has the memory. Its layers stay usable; their pages are read in again from the file cache
+    /// Gives back the resident memory of every tensor whose key starts with `prefix` and that is
+    /// still in the memory-mapped file (16-bit weights are used from there directly): for a
+    /// network, or a block of one, that is done for now, so the next one has the memory. Its layers stay usable; their pages are read in again from the file cache
     /// when they next run.
     public func releaseMappedPages(prefix: String = "") {
         for (key, record) in records where key.hasPrefix(prefix) { record.file.releasePages(record.byteRange) }
