@@ -30,13 +30,16 @@ public struct KernelsOption: ParsableArguments {
     public mutating func validate() throws {
         do {
             Kernels.processDefault = try chosen
+            // SD_CPU, read once by the fast kernels: a bad value is named here, before any work.
+            _ = try InstructionSet.fromEnvironment()
         } catch {
             throw ValidationError("\(error)")
         }
     }
 
-    /// A line for a report: which kernels ran, and how many operations on each.
+    /// A line for a report: which kernels ran, how many operations on each, and the instruction
+    /// set of the fast ones.
     public static func report(_ tally: KernelTally) -> String {
-        "kernels: " + tally.summary
+        "kernels: " + tally.summary + (tally.calls(.fast) > 0 ? ", on \(InstructionSet.active.summary)" : "")
     }
 }

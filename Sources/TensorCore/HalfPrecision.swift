@@ -41,20 +41,11 @@ public func floatToBFloat16Bits(_ value: Float) -> UInt16 {
     return UInt16((bits &+ roundingBias) >> 16)
 }
 
-/// Widens `count` float16 values at `source` (any alignment) to Float32. Uses the hardware
-/// conversion where Swift has a native `Float16` (x86-64 with F16C, arm64), the bit decoder elsewhere.
+/// Widens `count` float16 values at `source` (any alignment) to Float32, exactly: the hardware
+/// conversion where the CPU has one (F16C on x86-64, arm64), the bits moved into place elsewhere
+/// (`widen_half` in Sources/_CKernels/kernel_template.h).
 public func widenFloat16(_ source: UnsafeRawPointer, count: Int, into destination: UnsafeMutablePointer<Float>) {
-    #if arch(x86_64) || arch(arm64)
-    var i = 0
-    while i + 8 <= count {
-        let v = source.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<Float16>.self)
-        UnsafeMutableRawPointer(destination + i).storeBytes(of: SIMD8<Float>(v), as: SIMD8<Float>.self)
-        i += 8
-    }
-    while i < count { destination[i] = Float(source.loadUnaligned(fromByteOffset: 2 * i, as: Float16.self)); i += 1 }
-    #else
-    for i in 0..<count { destination[i] = float16BitsToFloat(source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
-    #endif
+    CPUKernels.active.widenHalf(source, destination, count)
 }
 
 /// Widens `count` bfloat16 values at `source` (any alignment) to Float32.

@@ -29,7 +29,8 @@ struct ConvBenchmark: ParsableCommand {
 
     func run() throws {
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
-        print("3x3 convolutions, stride 1, padding 1, on \(Parallel.threadCount) thread(s)")
+        try ModelBenchmark.validateEnvironment()
+        print("3x3 convolutions, stride 1, padding 1, on \(Parallel.threadCount) thread(s), \(InstructionSet.active.summary)")
         var generator = SplitMix64(seed: 1)
         for shape in Self.shapes {
             let x = Tensor(shape: [shape.batch, shape.channels, shape.size, shape.size],

@@ -42,7 +42,8 @@ struct GEMMBenchmark: ParsableCommand {
 
     func run() throws {
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
-        print("GEMM on \(Parallel.threadCount) thread(s); GFLOP/s = 2·M·N·K / seconds / 1e9")
+        try ModelBenchmark.validateEnvironment()
+        print("GEMM on \(Parallel.threadCount) thread(s), \(InstructionSet.active.summary); GFLOP/s = 2·M·N·K / seconds / 1e9")
         print("shape".padding(toLength: 22, withPad: " ", startingAt: 0)
               + "   M x N x K            fast GFLOP/s   reference GFLOP/s   ratio")
         var results: [[String: Any]] = []
@@ -65,7 +66,8 @@ struct GEMMBenchmark: ParsableCommand {
                             "reference_gflops": reference, "fast_over_reference": fast / reference])
         }
         if json {
-            let object: [String: Any] = ["gemm": results, "threads": Parallel.threadCount]
+            let object: [String: Any] = ["gemm": results, "threads": Parallel.threadCount,
+                                          "instruction_set": InstructionSet.active.rawValue]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         }

@@ -38,7 +38,7 @@ struct ModelBenchmarkOptions: ParsableArguments {
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
         guard size >= 64, size % 64 == 0 else { throw ValidationError("--size must be a multiple of 64, at least 64") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
-        do { _ = try Kernels.fromEnvironment() } catch { throw ValidationError("\(error)") }
+        try ModelBenchmark.validateEnvironment()
     }
 }
 
@@ -157,11 +157,24 @@ enum ModelBenchmark {
     /// loops (the GEMM yardstick is always the fast GEMM).
     static func printKernels() {
         print(Kernels.current == .fast ? "kernels: fast" : "kernels: reference (plain loops; the GEMM yardstick stays fast)")
+        print("instruction set: \(InstructionSet.active.summary)")
+    }
+
+    /// `SD_KERNELS` and `SD_CPU`, checked before any work: a bad value stops the benchmark with a
+    /// message instead of being ignored.
+    static func validateEnvironment() throws {
+        do {
+            _ = try Kernels.fromEnvironment()
+            _ = try InstructionSet.fromEnvironment()
+        } catch {
+            throw ValidationError("\(error)")
+        }
     }
 
     static func printJSON(_ parts: [PartResult], extra: [String: Any]) throws {
         var object = extra
         object["kernels"] = Kernels.current.rawValue
+        object["instruction_set"] = InstructionSet.active.rawValue
         for part in parts { object[part.name] = part.json }
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         print(String(decoding: data, as: UTF8.self))

@@ -50,7 +50,7 @@ struct TrainBenchmark: ParsableCommand {
         guard tokens >= 1 else { throw ValidationError("--tokens must be at least 1, got \(tokens)") }
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1, got \(runs)") }
         do { _ = try AdamW(validating: learningRate) } catch { throw ValidationError("--learning-rate: \(error)") }
-        do { _ = try Kernels.fromEnvironment() } catch { throw ValidationError("\(error)") }
+        try ModelBenchmark.validateEnvironment()
         _ = try channelList()
     }
 

@@ -22,7 +22,7 @@ struct TrainVAEBenchmark: ParsableCommand {
     func validate() throws {
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1, got \(batch)") }
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1, got \(runs)") }
-        do { _ = try Kernels.fromEnvironment() } catch { throw ValidationError("\(error)") }
+        try ModelBenchmark.validateEnvironment()
     }
 
     func run() throws {

@@ -13,7 +13,8 @@ func randomScalars(_ count: Int, seed: UInt64) -> [Float] {
 /// Runs the fast GEMM and the reference on the same operands and returns the largest difference,
 /// relative to √K (the typical size of a K-term sum of products of numbers in [-1, 1]).
 func gemmDiscrepancy(m: Int, n: Int, k: Int, transposeA: Bool = false, transposeB: Bool = false,
-                     accumulate: Bool = false, bias: BiasKind = .none, ldc: Int? = nil) -> Float {
+                     accumulate: Bool = false, bias: BiasKind = .none, ldc: Int? = nil,
+                     kernel: CPUKernels = .active) -> Float {
     let ldc = ldc ?? n
     let a = randomScalars(m * k, seed: UInt64(m * 31 + k))
     let b = randomScalars(k * n, seed: UInt64(n * 17 + k))
@@ -34,7 +35,8 @@ func gemmDiscrepancy(m: Int, n: Int, k: Int, transposeA: Bool = false, transpose
             let opB = transposeB ? MatrixOperand.transposed(pb.baseAddress!, rowLength: k)
                                  : .rowMajor(pb.baseAddress!, rowLength: n)
             fast.withUnsafeMutableBufferPointer { c in
-                gemm(m: m, n: n, k: k, a: opA, b: opB, c: c.baseAddress!, ldc: ldc, accumulate: accumulate, bias: bias)
+                gemm(m: m, n: n, k: k, a: opA, b: opB, c: c.baseAddress!, ldc: ldc, accumulate: accumulate, bias: bias,
+                     kernel: kernel)
             }
             slow.withUnsafeMutableBufferPointer { c in
                 Reference.gemm(m: m, n: n, k: k, a: opA, b: opB, c: c.baseAddress!, ldc: ldc, accumulate: accumulate, bias: bias)
@@ -57,7 +59,7 @@ let gemmTolerance: Float = 1e-5
 
 @Suite("GEMM: the fast kernel agrees with the reference")
 struct GEMMTests {
-    @Test("awkward shapes: 1x1, primes, sizes that are not multiples of the 6x16 tile",
+    @Test("awkward shapes: 1x1, primes, sizes that are not multiples of the register tile",
           arguments: [(1, 1, 1), (1, 1, 97), (2, 3, 5), (7, 13, 11), (6, 16, 256), (5, 17, 257),
                       (97, 53, 300), (13, 1, 600), (1, 301, 29), (150, 40, 513), (289, 3100, 19)])
     func awkwardShapes(shape: (Int, Int, Int)) {
@@ -89,7 +91,7 @@ struct GEMMTests {
             var covered = [Int](repeating: 0, count: shape.0 * shape.1)
             for index in 0..<tiling.count {
                 let (rows, columns) = tiling.tile(index)
-                #expect(rows.lowerBound % 6 == 0 && columns.lowerBound % 16 == 0)
+                #expect(rows.lowerBound % tiling.rowUnit == 0 && columns.lowerBound % tiling.columnUnit == 0)
                 for i in rows { for j in columns { covered[i * shape.1 + j] += 1 } }
             }
             #expect(covered.allSatisfy { $0 == 1 })

@@ -106,6 +106,7 @@ struct AttentionHead {
         let scale = 1 / Float(d).squareRoot()
         // K as the left operand (S rows) and Vᵀ as the left operand (dv rows): packed once, read
         // by every block of queries.
+        let kernel = CPUKernels.active, mr = kernel.tileRows
         let packedKeys = PackedMatrix(.matrix(key), outer: s, depth: d, width: mr, onAllCores: false)
         let packedValuesT = PackedMatrix(.matrix(value.transposed), outer: dv, depth: s, width: mr, onAllCores: false)
         let paddedDV = roundUp(dv, to: mr)
@@ -125,12 +126,13 @@ struct AttentionHead {
 
             for panel in 0..<blockPanels {
                 let scoresT = scores + panel * nr * s
-                // Sᵀ = K · Qᵀ, one 6-key register tile at a time.
+                // Sᵀ = K · Qᵀ, one register tile of `mr` keys at a time.
                 for slice in depthSlices(d) {
                     let pc = slice.lowerBound
                     let keyPanels = packedKeys.panels(startingAt: 0, depth: slice)
                     for row in stride(from: 0, to: s, by: mr) {
-                        microKernel(kc: slice.count, a: keyPanels + row * slice.count, b: queryPanels + panel * nr * d + pc * nr,
+                        kernel.tile(depth: slice.count, a: keyPanels + row * slice.count,
+                                    b: queryPanels + panel * nr * d + pc * nr, bPanelStride: 0,
                                     c: scoresT + row * nr, ldc: nr, rows: min(mr, s - row), columns: nr, overwrite: pc == 0)
                     }
                 }
@@ -152,7 +154,8 @@ struct AttentionHead {
                 let valuePanels = packedValuesT.panels(startingAt: 0, depth: slice)
                 for panel in 0..<blockPanels {
                     for row in stride(from: 0, to: dv, by: mr) {
-                        microKernel(kc: slice.count, a: valuePanels + row * slice.count, b: scores + panel * nr * s + pc * nr,
+                        kernel.tile(depth: slice.count, a: valuePanels + row * slice.count,
+                                    b: scores + panel * nr * s + pc * nr, bPanelStride: 0,
                                     c: outputT + panel * nr * paddedDV + row * nr, ldc: nr,
                                     rows: min(mr, dv - row), columns: nr, overwrite: pc == 0)
                     }

@@ -1,7 +1,8 @@
 // Packing: copying a block of an operand into the exact order the micro-kernel reads it.
 //
-// The kernel takes, for each of `kc` steps, 6 consecutive numbers of A (one column of a 6-row
-// panel) and 16 consecutive numbers of B (one row of a 16-column panel). Packing puts them side by
+// The kernel takes, for each of `kc` steps, `tileRows` consecutive numbers of A (one column of a
+// panel of 2, 6 or 14 rows, by instruction set) and 16 consecutive numbers of B (one row of a
+// 16-column panel). Packing puts them side by
 // side once, so the kernel reads both with unit stride from L1/L2, whatever the original strides
 // were: transposed operands cost nothing extra, and edges are zero-padded to whole panels.
 //
@@ -34,14 +35,15 @@ enum PanelSource {
         return UnsafePointer(scratch!)
     }
 
-    /// Packs block `outer x depth` in panels of `width`: 6 means this is A (outer = its rows),
-    /// 16 means this is B (outer = its columns, so the matrix is read as its transpose).
+    /// Packs block `outer x depth` in panels of `width`: 16 (`nr`) means this is B (outer = its
+    /// columns, so the matrix is read as its transpose), any other width that this is A (outer =
+    /// its rows; no register tile has 16 rows).
     func pack(outer: Range<Int>, depth: Range<Int>, width: Int, into packed: UnsafeMutablePointer<Float>) {
         switch self {
         case .matrix(let x):
-            packPanels(width == mr ? x : x.transposed, outer: outer, depth: depth, width: width, into: packed)
+            packPanels(width == nr ? x.transposed : x, outer: outer, depth: depth, width: width, into: packed)
         case .halves(let x):
-            packHalfPanels(width == mr ? x : x.transposed, outer: outer, depth: depth, width: width, into: packed)
+            packHalfPanels(width == nr ? x.transposed : x, outer: outer, depth: depth, width: width, into: packed)
         case .patches(let patches):
             precondition(width == nr, "image patches are the right operand")
             patches.pack(columns: outer, depth: depth, into: packed)
@@ -58,7 +60,7 @@ final class PackedMatrix: @unchecked Sendable {
     private let paddedOuter: Int
     private let storage: UnsafeMutablePointer<Float>
 
-    /// Packs `outer` rows (width 6) or columns (width 16) of `source`, over `depth` steps.
+    /// Packs `outer` rows (width `tileRows`) or columns (width 16) of `source`, over `depth` steps.
     init(_ source: PanelSource, outer: Int, depth: Int, width: Int, onAllCores: Bool = true) {
         paddedOuter = roundUp(outer, to: width)
         storage = .allocate(capacity: max(1, paddedOuter * depth))
@@ -136,15 +138,14 @@ func packPanel(_ x: MatrixOperand, outer: Range<Int>, depth: Range<Int>, width: 
                into packed: UnsafeMutablePointer<Float>) {
     var out = packed
     let full = outer.count == width
-    if full && width == mr && x.columnStride == 1 {
-        // A row-major: read the six rows side by side so the writes are sequential.
-        let r0 = x.pointer + (outer.lowerBound &* x.rowStride &+ depth.lowerBound)
-        let r1 = r0 + x.rowStride, r2 = r1 + x.rowStride, r3 = r2 + x.rowStride
-        let r4 = r3 + x.rowStride, r5 = r4 + x.rowStride
-        for p in 0..<depth.count {
-            out[0] = r0[p]; out[1] = r1[p]; out[2] = r2[p]
-            out[3] = r3[p]; out[4] = r4[p]; out[5] = r5[p]
-            out += mr
+    if full && width != nr && x.columnStride == 1 {
+        // A row-major: read the panel's rows side by side so the writes are sequential. Each
+        // register-tile height gets its own copy of the loop, with the row count known.
+        switch width {
+        case 2: packRowsSideBySide(x, first: outer.lowerBound, depth: depth, rows: 2, into: packed)
+        case 6: packRowsSideBySide(x, first: outer.lowerBound, depth: depth, rows: 6, into: packed)
+        case 14: packRowsSideBySide(x, first: outer.lowerBound, depth: depth, rows: 14, into: packed)
+        default: packRowsSideBySide(x, first: outer.lowerBound, depth: depth, rows: width, into: packed)
         }
     } else {
         for p in depth {
@@ -152,6 +153,22 @@ func packPanel(_ x: MatrixOperand, outer: Range<Int>, depth: Range<Int>, width: 
                 out[i] = i < outer.count ? x.pointer[(outer.lowerBound &+ i) &* x.rowStride &+ p &* x.columnStride] : 0
             }
             out += width
+        }
+    }
+}
+
+/// `rows` rows of a row-major matrix, from row `first`, interleaved: `packed[p·rows + i] =
+/// X[first + i, depth.lower + p]`.
+@inline(__always)
+private func packRowsSideBySide(_ x: MatrixOperand, first: Int, depth: Range<Int>, rows: Int,
+                                into packed: UnsafeMutablePointer<Float>) {
+    let start = x.pointer + (first &* x.rowStride &+ depth.lowerBound)
+    for i in 0..<rows {
+        let row = start + i &* x.rowStride
+        var out = packed + i
+        for p in 0..<depth.count {
+            out.pointee = row[p]
+            out += rows
         }
     }
 }

@@ -7,25 +7,25 @@
 //
 // It is spread over four files: this one (the loop nest and how the cores share it),
 // GEMM+Packing.swift (copying operands into the order the kernel reads them),
-// GEMM+MicroKernel.swift (the 6x16 register tile, where the arithmetic happens) and
-// GEMM+HalfPrecision.swift (16-bit operands, widened while they are packed).
+// GEMM+MicroKernel.swift (the register tile, where the arithmetic happens, in C per instruction
+// set: see InstructionSet.swift) and GEMM+HalfPrecision.swift (16-bit operands, widened while they
+// are packed).
 //
 // Tests run both on awkward shapes (1x1, primes, sizes that are not multiples of the tile) and
 // require the same answer; `sd-bench gemm` prints how much faster the fast one is.
 
-/// The micro-kernel computes a register tile of `mr x nr` outputs: 6 rows x 16 columns is twelve
-/// 8-wide vector accumulators, which plus two B vectors and one broadcast A value fills the 16 AVX
-/// registers of an x86-64 core (and 15 of NEON's 32 on arm64).
-@usableFromInline let mr = 6
+/// B is packed in panels of 16 columns, whatever the instruction set: the register tile
+/// (`CPUKernels.tileColumns`) reads one or two of them. A's panels are as wide as the tile has rows
+/// (`CPUKernels.tileRows`: 2, 6 or 14).
 @usableFromInline let nr = 16
 
-/// Cache blocks (the classic Goto/BLIS loop nest, see `serialGEMM`). A `kc x 16` panel of B
-/// (at most 20 KB) stays in L1 while the kernel sweeps it; an `mc x kc` block of A (at most 184 KB)
+/// Cache blocks (the classic Goto/BLIS loop nest, see `serialGEMM`). A `kc x 32` block of B
+/// (at most 40 KB) stays in L1 while the kernel sweeps it; an `mc x kc` block of A (at most 184 KB)
 /// stays in L2; a `kc x nc` block of B (~4 MB) stays in L3 and is reused by every block of A.
-/// `kc` is a maximum: see `depthSlices`.
+/// `kc` is a maximum: see `depthSlices`. `mc` is rounded down to whole panels of A.
 @usableFromInline let kc = 320
-@usableFromInline let mc = 144
 @usableFromInline let nc = 3072
+func rowBlock(_ kernel: CPUKernels) -> Int { 144 / kernel.tileRows * kernel.tileRows }
 
 /// The depth `k` cut into slices of at most `kc` steps, all the same size but the last: 320 is
 /// one slice, 640 two of 320, 4096 thirteen of 316. Every slice but the first adds its partial
@@ -48,24 +48,33 @@ public func depthSlices(_ k: Int) -> [Range<Int>] {
 /// 2. An operand that several tiles read in full (all of B when C is cut into row bands, all of A
 ///    when it is cut into column bands) is packed once, on all cores, before the tiles start.
 /// 3. Each tile runs the Goto/BLIS loop nest on one core (`serialGEMM`), packing blocks of the
-///    operands that are its own, and calls the 6x16 micro-kernel for every pair of panels.
+///    operands that are its own, and calls the micro-kernel for every pair of panels.
 public func gemm(m: Int, n: Int, k: Int, a: MatrixOperand, b: MatrixOperand,
                  c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false, bias: GEMMBias = .none) {
     gemm(m: m, n: n, k: k, a: .matrix(a), b: .matrix(b), c: c, ldc: ldc, accumulate: accumulate, bias: bias)
 }
 
+/// `gemm` on a given variant's register tile (the tests run every variant the CPU has).
+package func gemm(m: Int, n: Int, k: Int, a: MatrixOperand, b: MatrixOperand, c: UnsafeMutablePointer<Float>,
+                  ldc: Int, accumulate: Bool = false, bias: GEMMBias = .none, kernel: CPUKernels) {
+    gemm(m: m, n: n, k: k, a: .matrix(a), b: .matrix(b), c: c, ldc: ldc, accumulate: accumulate, bias: bias,
+         kernel: kernel)
+}
+
 /// `gemm` with its operands given as panel sources: Float32 or 16-bit matrices, or (for B) a
 /// convolution's image patches.
 func gemm(m: Int, n: Int, k: Int, a: PanelSource, b: PanelSource,
-          c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, bias: GEMMBias = .none) {
+          c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, bias: GEMMBias = .none,
+          kernel: CPUKernels = .active) {
     Profiler.measure("gemm") {
-        let tiling = GEMMTiling(m: m, n: n, k: k, threads: Parallel.threadCount)
+        let tiling = GEMMTiling(m: m, n: n, k: k, threads: Parallel.threadCount, kernel: kernel)
         if tiling.count == 1 || m * n * k <= smallProductLimit {
-            serialGEMM(rows: 0..<m, columns: 0..<n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate, bias: bias)
+            serialGEMM(rows: 0..<m, columns: 0..<n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate,
+                       bias: bias, kernel: kernel)
             return
         }
         let (left, right) = Profiler.measure("gemm: packing shared operands") { () -> (PanelSource, PanelSource) in
-            (tiling.columnSplits > 1 ? .packed(PackedMatrix(a, outer: m, depth: k, width: mr)) : a,
+            (tiling.columnSplits > 1 ? .packed(PackedMatrix(a, outer: m, depth: k, width: kernel.tileRows)) : a,
              tiling.rowSplits > 1 ? .packed(PackedMatrix(b, outer: n, depth: k, width: nr)) : b)
         }
         let output = SendablePointer(c)
@@ -73,7 +82,7 @@ func gemm(m: Int, n: Int, k: Int, a: PanelSource, b: PanelSource,
             let (rows, columns) = tiling.tile(tile)
             multiplyTile(rows: rows, columns: columns, k: k, a: left, b: right,
                          c: output.pointer + rows.lowerBound * ldc + columns.lowerBound, ldc: ldc, accumulate: accumulate,
-                         bias: bias.offset(row: rows.lowerBound, column: columns.lowerBound))
+                         bias: bias.offset(row: rows.lowerBound, column: columns.lowerBound), kernel: kernel)
         }
     }
 }
@@ -85,7 +94,8 @@ func gemm(m: Int, n: Int, k: Int, a: PanelSource, b: PanelSource, c: UnsafeMutab
     if onAllCores {
         gemm(m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate, bias: bias)
     } else {
-        serialGEMM(rows: 0..<m, columns: 0..<n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate, bias: bias)
+        serialGEMM(rows: 0..<m, columns: 0..<n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate, bias: bias,
+                   kernel: .active)
     }
 }
 
@@ -94,9 +104,10 @@ func gemm(m: Int, n: Int, k: Int, a: PanelSource, b: PanelSource, c: UnsafeMutab
 /// the same few cache sets and evict each other while the kernel works down the tile; a copy with
 /// a padded row length spreads them out, and costs one pass over the tile.
 func multiplyTile(rows: Range<Int>, columns: Range<Int>, k: Int, a: PanelSource, b: PanelSource,
-                  c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, bias: GEMMBias) {
+                  c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, bias: GEMMBias, kernel: CPUKernels) {
     if ldc % 1024 != 0 || k < 128 {
-        serialGEMM(rows: rows, columns: columns, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate, bias: bias)
+        serialGEMM(rows: rows, columns: columns, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate, bias: bias,
+                   kernel: kernel)
         return
     }
     let width = columns.count + nr
@@ -105,7 +116,8 @@ func multiplyTile(rows: Range<Int>, columns: Range<Int>, k: Int, a: PanelSource,
     if accumulate {
         for r in 0..<rows.count { (copy + r * width).update(from: c + r * ldc, count: columns.count) }
     }
-    serialGEMM(rows: rows, columns: columns, k: k, a: a, b: b, c: copy, ldc: width, accumulate: accumulate, bias: bias)
+    serialGEMM(rows: rows, columns: columns, k: k, a: a, b: b, c: copy, ldc: width, accumulate: accumulate, bias: bias,
+               kernel: kernel)
     for r in 0..<rows.count { (c + r * ldc).update(from: copy + r * width, count: columns.count) }
 }
 
@@ -118,10 +130,20 @@ public struct GEMMTiling {
     public let rowSplits, columnSplits: Int
     public var count: Int { rowSplits * columnSplits }
 
+    /// Row and column units: the register tile's size.
+    public let rowUnit, columnUnit: Int
+
+    /// The tiling for the active instruction set's register tile.
     public init(m: Int, n: Int, k: Int, threads: Int) {
+        self.init(m: m, n: n, k: k, threads: threads, kernel: .active)
+    }
+
+    package init(m: Int, n: Int, k: Int, threads: Int, kernel: CPUKernels) {
         self.m = m
         self.n = n
-        let rowPanels = (m + mr - 1) / mr, columnPanels = (n + nr - 1) / nr
+        rowUnit = kernel.tileRows
+        columnUnit = kernel.tileColumns
+        let rowPanels = (m + rowUnit - 1) / rowUnit, columnPanels = (n + columnUnit - 1) / columnUnit
         // Work below ~1 MFLOP is over before a second core has woken up.
         let wanted = m * n * k < 1 << 19 ? 1 : threads * 4
         var rows = 1, columns = 1
@@ -141,8 +163,8 @@ public struct GEMMTiling {
 
     /// Rows and columns of tile `index`; register tiles are shared out as evenly as possible.
     public func tile(_ index: Int) -> (rows: Range<Int>, columns: Range<Int>) {
-        (Self.share(index / columnSplits, of: rowSplits, total: m, unit: mr),
-         Self.share(index % columnSplits, of: columnSplits, total: n, unit: nr))
+        (Self.share(index / columnSplits, of: rowSplits, total: m, unit: rowUnit),
+         Self.share(index % columnSplits, of: columnSplits, total: n, unit: columnUnit))
     }
 
     /// Piece `piece` of `0..<total` cut into `pieces` runs of whole `unit`s.
@@ -158,16 +180,18 @@ public struct GEMMTiling {
 ///
 /// The Goto/BLIS loop nest. For each block of B (`nc` columns by `kc` rows) and each block of A
 /// (`mc` rows by the same `kc`), both in packed form, the micro-kernel runs over every pair of
-/// panels: the 16-column panel of B stays in L1 while the kernel goes down the A block in L2. The
-/// first `kc` slice overwrites C (unless `accumulate`) and adds the bias (`bias` starts at the
-/// tile's first element, like `c`), later ones add to it.
+/// panels: the 16- or 32-column panel of B stays in L1 while the kernel goes down the A block in
+/// L2. The first `kc` slice overwrites C (unless `accumulate`) and adds the bias (`bias` starts at
+/// the tile's first element, like `c`), later ones add to it.
 func serialGEMM(rows: Range<Int>, columns: Range<Int>, k: Int, a: PanelSource, b: PanelSource,
-                c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, bias: GEMMBias = .none) {
+                c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, bias: GEMMBias = .none,
+                kernel: CPUKernels) {
     if rows.isEmpty || columns.isEmpty { return }
     if k == 0 || rows.count * columns.count * k <= smallProductLimit,
        multiplyUnpacked(rows: rows, columns: columns, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate, bias: bias) {
         return
     }
+    let mr = kernel.tileRows, tileColumns = kernel.tileColumns, mc = rowBlock(kernel)
     let slices = depthSlices(k)
     let scratchA = a.scratch(panelWidth: mr, outer: min(rows.count, mc), depth: slices.first?.count ?? 0)
     let scratchB = b.scratch(panelWidth: nr, outer: min(columns.count, nc), depth: slices.first?.count ?? 0)
@@ -181,12 +205,14 @@ func serialGEMM(rows: Range<Int>, columns: Range<Int>, k: Int, a: PanelSource, b
             for ic in stride(from: rows.lowerBound, to: rows.upperBound, by: mc) {
                 let blockRows = ic..<min(rows.upperBound, ic + mc)
                 let panelsA = a.panels(outer: blockRows, depth: depth, panelWidth: mr, scratch: scratchA)
-                for (panelB, column) in stride(from: blockColumns.lowerBound, to: blockColumns.upperBound, by: nr).enumerated() {
+                for column in stride(from: blockColumns.lowerBound, to: blockColumns.upperBound, by: tileColumns) {
+                    let panelB = (column - blockColumns.lowerBound) / nr
                     for (panelA, row) in stride(from: blockRows.lowerBound, to: blockRows.upperBound, by: mr).enumerated() {
-                        microKernel(kc: depth.count, a: panelsA + panelA * mr * depth.count,
-                                    b: panelsB + panelB * nr * depth.count,
+                        kernel.tile(depth: depth.count, a: panelsA + panelA * mr * depth.count,
+                                    b: panelsB + panelB * nr * depth.count, bPanelStride: nr * depth.count,
                                     c: c + (row - rows.lowerBound) * ldc + (column - columns.lowerBound), ldc: ldc,
-                                    rows: min(mr, rows.upperBound - row), columns: min(nr, blockColumns.upperBound - column),
+                                    rows: min(mr, rows.upperBound - row),
+                                    columns: min(tileColumns, blockColumns.upperBound - column),
                                     overwrite: pc == 0 && !accumulate,
                                     bias: pc == 0 ? bias.offset(row: row - rows.lowerBound, column: column - columns.lowerBound) : .none)
                     }
