@@ -184,6 +184,75 @@ static void KERNEL(exp)(float *values, long count) {
     }
 }
 
+// MARK: - Activations
+
+/// erf by Abramowitz & Stegun 7.1.26: `erf(|x|) ≈ 1 − (a₁t + a₂t² + a₃t³ + a₄t⁴ + a₅t⁵)·e^(−x²)` with
+/// `t = 1 / (1 + p·|x|)`, absolute error below 1.5e-7 (about one float ulp of the result near 1),
+/// the sign restored after.
+static inline __attribute__((always_inline)) vfloat KERNEL(erf_vector)(vfloat x) {
+    const vint negative = x < 0.0f;
+    const vfloat magnitude = KERNEL(select)(negative, -x, x);
+    const vfloat t = 1.0f / (1.0f + 0.3275911f * magnitude);
+    vfloat poly = 1.061405429f;
+    poly = poly * t - 1.453152027f;
+    poly = poly * t + 1.421413741f;
+    poly = poly * t - 0.284496736f;
+    poly = poly * t + 0.254829592f;
+    const vfloat positive = 1.0f - poly * t * KERNEL(exp_vector)(-magnitude * magnitude);
+    return KERNEL(select)(negative, -positive, positive);
+}
+
+/// `f(x)` of one activation (or its derivative) for a vector; `kind` is a `cpu_activation`.
+static inline __attribute__((always_inline)) vfloat KERNEL(activation_vector)(int kind, vfloat x) {
+    switch (kind) {
+    case cpu_silu:
+    case cpu_quick_gelu: {
+        // x · σ(a·x) = x / (1 + e^(−a·x)), a = 1 for SiLU, 1.702 for quick GELU
+        const float slope = kind == cpu_silu ? 1.0f : 1.702f;
+        return x / (1.0f + KERNEL(exp_vector)(-slope * x));
+    }
+    case cpu_gelu:
+        // x/2 · (1 + erf(x/√2))
+        return 0.5f * x * (1.0f + KERNEL(erf_vector)(x * 0.70710678118654752f));
+    case cpu_silu_derivative:
+    case cpu_quick_gelu_derivative: {
+        // σ(a·x) · (1 + a·x · (1 − σ(a·x)))
+        const float slope = kind == cpu_silu_derivative ? 1.0f : 1.702f;
+        const vfloat ax = slope * x, sigma = 1.0f / (1.0f + KERNEL(exp_vector)(-ax));
+        return sigma * (1.0f + ax * (1.0f - sigma));
+    }
+    default:
+        // cpu_gelu_derivative: Φ(x) + x·φ(x) = (1 + erf(x/√2))/2 + x · e^(−x²/2) / √(2π)
+        return 0.5f * (1.0f + KERNEL(erf_vector)(x * 0.70710678118654752f))
+            + x * KERNEL(exp_vector)(-0.5f * x * x) * 0.3989422804014327f;
+    }
+}
+
+static inline __attribute__((always_inline))
+void KERNEL(activation_loop)(const int kind, const float *x, float *y, long count) {
+    long i = 0;
+    for (; i + WIDTH <= count; i += WIDTH) KERNEL(store)(y + i, KERNEL(activation_vector)(kind, KERNEL(load)(x + i)));
+    if (i < count) {
+        // The last few numbers go through the same formula, in a zero-padded vector.
+        float lanes[WIDTH] = {0};
+        for (long j = i; j < count; j++) lanes[j - i] = x[j];
+        KERNEL(store)(lanes, KERNEL(activation_vector)(kind, KERNEL(load)(lanes)));
+        for (long j = i; j < count; j++) y[j] = lanes[j - i];
+    }
+}
+
+/// One loop per kind, each with its formula inlined.
+static void KERNEL(activation)(int kind, const float *x, float *y, long count) {
+    switch (kind) {
+    case cpu_silu: KERNEL(activation_loop)(cpu_silu, x, y, count); break;
+    case cpu_quick_gelu: KERNEL(activation_loop)(cpu_quick_gelu, x, y, count); break;
+    case cpu_gelu: KERNEL(activation_loop)(cpu_gelu, x, y, count); break;
+    case cpu_silu_derivative: KERNEL(activation_loop)(cpu_silu_derivative, x, y, count); break;
+    case cpu_quick_gelu_derivative: KERNEL(activation_loop)(cpu_quick_gelu_derivative, x, y, count); break;
+    default: KERNEL(activation_loop)(cpu_gelu_derivative, x, y, count); break;
+    }
+}
+
 // MARK: - Half precision
 
 /// IEEE half-precision to float, exactly. With F16C (or on arm64) the processor converts; elsewhere

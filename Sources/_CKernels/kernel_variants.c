@@ -37,7 +37,8 @@ enum { TILE_ROWS_BASELINE = TILE_ROWS };
 #undef NATIVE_HALF
 
 static const cpu_kernel_set baseline = {
-    "baseline", 4, TILE_ROWS_BASELINE, 16, gemm_tile_baseline, gemm_tile_16_baseline, exp_baseline, widen_half_baseline,
+    "baseline", 4, TILE_ROWS_BASELINE, 16, gemm_tile_baseline, gemm_tile_16_baseline, exp_baseline, activation_baseline,
+    widen_half_baseline,
 };
 
 #if defined(__x86_64__)
@@ -94,13 +95,15 @@ static const cpu_kernel_set baseline = {
 #pragma clang attribute pop
 
 static const cpu_kernel_set avx2 = {
-    "avx2", 8, 6, 16, gemm_tile_avx2, gemm_tile_16_avx2, exp_avx2, widen_half_avx2,
+    "avx2", 8, 6, 16, gemm_tile_avx2, gemm_tile_16_avx2, exp_avx2, activation_avx2,
+    widen_half_avx2,
 };
 static const cpu_kernel_set avx512 = {
-    "avx512", 16, 14, 32, gemm_tile_avx512, gemm_tile_16_avx512, exp_avx512, widen_half_avx512,
+    "avx512", 16, 14, 32, gemm_tile_avx512, gemm_tile_16_avx512, exp_avx512, activation_avx512,
+    widen_half_avx512,
 };
 static const cpu_kernel_set avx512_on_avx2 = {
-    "avx512", 16, 14, 32, gemm_tile_avx512_on_avx2, gemm_tile_16_avx512_on_avx2, exp_avx512_on_avx2,
+    "avx512", 16, 14, 32, gemm_tile_avx512_on_avx2, gemm_tile_16_avx512_on_avx2, exp_avx512_on_avx2, activation_avx512_on_avx2,
     widen_half_avx512_on_avx2,
 };
 

@@ -1,47 +1,45 @@
 import Foundation
 
-// The activation functions, fast: the twins of Reference+Activations.swift, eight numbers at a
-// time on all cores, built on the vector `exp` (VectorExp.swift). Tests hold each to the scalar
-// definition.
+import _CKernels
 
-/// `x · σ(a·x) = x / (1 + e^(−a·x))`: SiLU for `a = 1`, quick GELU for `a = 1.702`.
-@inline(__always)
-func sigmoidWeighted(_ x: SIMD8<Float>, slope: Float) -> SIMD8<Float> {
-    x / (1 + exp(-slope * x))
-}
+// The activation functions, fast: the twins of Reference+Activations.swift, on all cores. The
+// formulas themselves (SiLU, quick GELU, exact GELU with its erf, and their derivatives) are
+// `activation_vector` in Sources/_CKernels/kernel_template.h, compiled per instruction set around
+// the vector `exp`; tests hold each to the scalar definition.
 
-/// erf for eight lanes: Abramowitz & Stegun 7.1.26,
-/// `erf(|x|) ≈ 1 − (a₁t + a₂t² + a₃t³ + a₄t⁴ + a₅t⁵)·e^(−x²)` with `t = 1 / (1 + p·|x|)`,
-/// absolute error below 1.5e-7 (about one float ulp of the result near 1), sign restored after.
-@inline(__always)
-func erf(_ x: SIMD8<Float>) -> SIMD8<Float> {
-    let magnitude = x.replacing(with: -x, where: x .< 0)
-    let t = 1 / (1 + 0.3275911 * magnitude)
-    var poly = SIMD8<Float>(repeating: 1.061405429)
-    poly = poly * t - 1.453152027
-    poly = poly * t + 1.421413741
-    poly = poly * t - 0.284496736
-    poly = poly * t + 0.254829592
-    let positive = 1 - poly * t * exp(-magnitude * magnitude)
-    return positive.replacing(with: -positive, where: x .< 0)
-}
+/// One of the activations the C kernels compute (`cpu_activation`).
+enum Activation {
+    case silu, quickGELU, gelu
+    case siluDerivative, quickGELUDerivative, geluDerivative
 
-/// Exact GELU, `x/2 · (1 + erf(x/√2))`, for eight lanes.
-@inline(__always)
-func gelu(_ x: SIMD8<Float>) -> SIMD8<Float> {
-    0.5 * x * (1 + erf(x * 0.70710678118654752))
+    var kind: Int32 {
+        switch self {
+        case .silu: return Int32(cpu_silu.rawValue)
+        case .quickGELU: return Int32(cpu_quick_gelu.rawValue)
+        case .gelu: return Int32(cpu_gelu.rawValue)
+        case .siluDerivative: return Int32(cpu_silu_derivative.rawValue)
+        case .quickGELUDerivative: return Int32(cpu_quick_gelu_derivative.rawValue)
+        case .geluDerivative: return Int32(cpu_gelu_derivative.rawValue)
+        }
+    }
+
+    /// `y[i] = f(x[i])` for `count` numbers on this core (`y` may be `x`).
+    @inline(__always)
+    func apply(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+        CPUKernels.active.activation(kind, x, y, count)
+    }
 }
 
 extension Fast {
-    public static func silu(_ x: Tensor) -> Tensor { x.mapVectors({ sigmoidWeighted($0, slope: 1) }) }
+    public static func silu(_ x: Tensor) -> Tensor { x.mapActivation(.silu) }
     public static func relu(_ x: Tensor) -> Tensor { x.mapVectors({ $0.replacing(with: 0, where: .!($0 .> 0)) }) }
-    public static func gelu(_ x: Tensor) -> Tensor { x.mapVectors({ TensorCore.gelu($0) }) }
-    public static func quickGELU(_ x: Tensor) -> Tensor { x.mapVectors({ sigmoidWeighted($0, slope: 1.702) }) }
+    public static func gelu(_ x: Tensor) -> Tensor { x.mapActivation(.gelu) }
+    public static func quickGELU(_ x: Tensor) -> Tensor { x.mapActivation(.quickGELU) }
 
     /// `Reference.geglu` in one pass over rows of `[hidden, gate]`: no copy of either half.
     public static func geglu(_ x: Tensor) -> Tensor {
         let width = x.shape[x.rank - 1]
-        let half = width / 2, rows = x.count / width, vectorEnd = half & ~7
+        let half = width / 2, rows = x.count / width
         var outShape = x.shape
         outShape[x.rank - 1] = half
         return Profiler.measure("elementwise") {
@@ -53,22 +51,33 @@ extension Fast {
                         for row in range {
                             let hidden = source.pointer + row * width, gate = hidden + half
                             let result = target.pointer + row * half
-                            for i in stride(from: 0, to: vectorEnd, by: 8) {
-                                let h = UnsafeRawPointer(hidden + i).loadUnaligned(as: SIMD8<Float>.self)
-                                let g = UnsafeRawPointer(gate + i).loadUnaligned(as: SIMD8<Float>.self)
-                                UnsafeMutableRawPointer(result + i).storeBytes(of: h * TensorCore.gelu(g), as: SIMD8<Float>.self)
-                            }
-                            for i in vectorEnd..<half { result[i] = hidden[i] * TensorCore.gelu(gate[i]) }
+                            // result = hidden · gelu(gate)
+                            Activation.gelu.apply(gate, into: result, count: half)
+                            for i in 0..<half { result[i] = hidden[i] * result[i] }
                         }
                     }
                 })
             }
         }
     }
-
 }
 
 extension Tensor {
+    /// `f(x)` for every element, on all cores, in chunks the C kernel runs through.
+    func mapActivation(_ f: Activation) -> Tensor {
+        Profiler.measure("elementwise") {
+            withUnsafePointer { x in
+                let source = SendablePointer(UnsafeMutablePointer(mutating: x))
+                return Tensor(shape: shape, unsafeUninitialized: { out in
+                    let target = SendablePointer(out.baseAddress!)
+                    Parallel.forEachChunk(of: count, minimumChunk: 4096) { range in
+                        f.apply(source.pointer + range.lowerBound, into: target.pointer + range.lowerBound, count: range.count)
+                    }
+                })
+            }
+        }
+    }
+
     /// Applies a function of eight lanes to every element, on all cores. The last partial group
     /// of eight goes through the same function, padded with zeros.
     func mapVectors(_ f: (SIMD8<Float>) -> SIMD8<Float>) -> Tensor {
@@ -113,45 +122,32 @@ func storeLanes(_ v: SIMD8<Float>, to p: UnsafeMutablePointer<Float>, _ lanes: I
 
 // MARK: - Backward
 
-/// `σ(a·x) · (1 + a·x · (1 − σ(a·x)))`, the derivative of `sigmoidWeighted`, for eight lanes:
-/// `siluDerivative` for `a = 1`, `quickGELUDerivative` for `a = 1.702`.
-@inline(__always)
-func sigmoidWeightedDerivative(_ x: SIMD8<Float>, slope: Float) -> SIMD8<Float> {
-    let ax = slope * x, sigma = 1 / (1 + exp(-ax))
-    return sigma * (1 + ax * (1 - sigma))
-}
-
-/// `Φ(x) + x · φ(x)`, the derivative of exact GELU (`geluDerivative`), for eight lanes.
-@inline(__always)
-func geluDerivative(_ x: SIMD8<Float>) -> SIMD8<Float> {
-    0.5 * (1 + erf(x * 0.70710678118654752)) + x * exp(-0.5 * x * x) * 0.3989422804014327
-}
-
 extension Fast {
-    public static func siluBackward(_ dy: Tensor, x: Tensor) -> Tensor {
-        mapBackward(dy, x: x) { sigmoidWeightedDerivative($0, slope: 1) }
-    }
-    public static func geluBackward(_ dy: Tensor, x: Tensor) -> Tensor { mapBackward(dy, x: x) { geluDerivative($0) } }
+    public static func siluBackward(_ dy: Tensor, x: Tensor) -> Tensor { mapBackward(dy, x: x, derivative: .siluDerivative) }
+    public static func geluBackward(_ dy: Tensor, x: Tensor) -> Tensor { mapBackward(dy, x: x, derivative: .geluDerivative) }
     public static func quickGELUBackward(_ dy: Tensor, x: Tensor) -> Tensor {
-        mapBackward(dy, x: x) { sigmoidWeightedDerivative($0, slope: 1.702) }
+        mapBackward(dy, x: x, derivative: .quickGELUDerivative)
     }
 
-    /// `Reference.mapBackward`: `dx[i] = dy[i] · f'(x[i])`, eight elements at a time on all cores.
-    @inline(__always)
-    static func mapBackward(_ dy: Tensor, x: Tensor, derivative: (SIMD8<Float>) -> SIMD8<Float>) -> Tensor {
+    /// `Reference.mapBackward`: `dx[i] = dy[i] · f'(x[i])`, in chunks on all cores.
+    static func mapBackward(_ dy: Tensor, x: Tensor, derivative: Activation) -> Tensor {
         Profiler.measure("activation backward") {
             x.withUnsafePointer { xs in dy.withUnsafePointer { gs in
                 let xs = SendablePointer(UnsafeMutablePointer(mutating: xs)), gs = SendablePointer(UnsafeMutablePointer(mutating: gs))
-                return Tensor.fillingGroupsOfEight(shape: x.shape) { start, lanes, out in
-                    let slope = derivative(loadLanes(xs.pointer + start, lanes))
-                    storeLanes(loadLanes(gs.pointer + start, lanes) * slope, to: out + start, lanes)
-                }
+                return Tensor(shape: x.shape, unsafeUninitialized: { out in
+                    let target = SendablePointer(out.baseAddress!)
+                    Parallel.forEachChunk(of: x.count, minimumChunk: 4096) { range in
+                        let slope = target.pointer + range.lowerBound, dy = gs.pointer + range.lowerBound
+                        derivative.apply(xs.pointer + range.lowerBound, into: slope, count: range.count)
+                        for i in 0..<range.count { slope[i] = dy[i] * slope[i] }
+                    }
+                })
             }}
         }
     }
 
-    /// `Reference.gegluBackward`: `dh = dy · gelu(g)`, `dg = dy · h · gelu'(g)`, eight features at a
-    /// time, rows shared out to the cores.
+    /// `Reference.gegluBackward`: `dh = dy · gelu(g)`, `dg = dy · h · gelu'(g)`, rows shared out to
+    /// the cores.
     public static func gegluBackward(_ dy: Tensor, x: Tensor) -> Tensor {
         Profiler.measure("activation backward") {
             let width = x.shape[x.rank - 1], half = width / 2, tokens = x.count / width
@@ -163,11 +159,11 @@ extension Fast {
                     for t in range {
                         let hidden = xs.pointer + t * width, gate = hidden + half, d = gs.pointer + t * half
                         let dHidden = out.pointer + t * width, dGate = dHidden + half
-                        for i in stride(from: 0, to: half, by: 8) {
-                            let lanes = min(8, half - i)
-                            let h = loadLanes(hidden + i, lanes), g = loadLanes(gate + i, lanes), dy = loadLanes(d + i, lanes)
-                            storeLanes(dy * TensorCore.gelu(g), to: dHidden + i, lanes)
-                            storeLanes(dy * h * geluDerivative(g), to: dGate + i, lanes)
+                        Activation.gelu.apply(gate, into: dHidden, count: half)
+                        Activation.geluDerivative.apply(gate, into: dGate, count: half)
+                        for i in 0..<half {
+                            dHidden[i] = d[i] * dHidden[i]
+                            dGate[i] = d[i] * hidden[i] * dGate[i]
                         }
                     }
                 }

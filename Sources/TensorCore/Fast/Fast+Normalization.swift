@@ -101,18 +101,11 @@ func meanAndInverseStd(_ x: UnsafePointer<Float>, count: Int, eps: Float) -> (Fl
     return (Float(mean), Float(1 / (variance + Double(eps)).squareRoot()))
 }
 
-/// `to[i] = from[i] · scale + shift`, followed by SiLU if asked, eight at a time.
+/// `to[i] = from[i] · scale + shift`, followed by SiLU if asked (on the row just written, while it
+/// is still in the cache).
 @inline(__always)
 func scaleAndShift(_ from: UnsafePointer<Float>, into to: UnsafeMutablePointer<Float>, count: Int,
                    scale: Float, shift: Float, silu applySiLU: Bool) {
-    let vectorEnd = count & ~7
-    for i in stride(from: 0, to: vectorEnd, by: 8) {
-        var y = UnsafeRawPointer(from + i).loadUnaligned(as: SIMD8<Float>.self) * scale + shift
-        if applySiLU { y = sigmoidWeighted(y, slope: 1) }
-        UnsafeMutableRawPointer(to + i).storeBytes(of: y, as: SIMD8<Float>.self)
-    }
-    for i in vectorEnd..<count {
-        let y = from[i] * scale + shift
-        to[i] = applySiLU ? silu(y) : y
-    }
+    for i in 0..<count { to[i] = from[i] * scale + shift }
+    if applySiLU { Activation.silu.apply(to, into: to, count: count) }
 }

@@ -6,7 +6,7 @@ import Foundation
 /// Softmax of `scale · row`, in place: `p_i = e^(s·(z_i − max z)) / Σ_j e^(s·(z_j − max z))`
 /// (for `s > 0`). Attention passes `s = 1/√d` here instead of scaling the scores first.
 ///
-/// Three passes over the row (maximum, exponentials and their sum, division), eight lanes at a time.
+/// Passes over the row: maximum, arguments, exponentials, their sum, division.
 @inline(__always)
 public func softmaxRow(_ row: UnsafeMutablePointer<Float>, count: Int, scale: Float = 1) {
     typealias V = SIMD8<Float>
@@ -26,19 +26,14 @@ public func softmaxRow(_ row: UnsafeMutablePointer<Float>, count: Int, scale: Fl
         return
     }
 
-    let offset = V(repeating: maximum)
+    // e^(s·(z − max)): the arguments first, then the exponentials in one call of the vector
+    // kernel, then their sum, eight lanes wide.
+    for i in 0..<count { row[i] = (row[i] - maximum) * scale }
+    expInPlace(row, count: count)
     var sums = V()
-    for i in stride(from: 0, to: vectorEnd, by: 8) {
-        let e = exp((raw.loadUnaligned(fromByteOffset: i * 4, as: V.self) - offset) * scale)
-        raw.storeBytes(of: e, toByteOffset: i * 4, as: V.self)
-        sums += e
-    }
+    for i in stride(from: 0, to: vectorEnd, by: 8) { sums += raw.loadUnaligned(fromByteOffset: i * 4, as: V.self) }
     var sum = sums.sum()
-    for i in vectorEnd..<count {
-        let e = expf((row[i] - maximum) * scale)
-        row[i] = e
-        sum += e
-    }
+    for i in vectorEnd..<count { sum += row[i] }
 
     let inverse = 1 / sum
     for i in 0..<count { row[i] *= inverse }
@@ -68,13 +63,21 @@ public func softmaxColumns(_ block: UnsafeMutablePointer<Float>, count: Int, sca
     max1.replace(with: 0, where: max1 .== -.infinity)
     let scaleV = V(repeating: scale), offset0 = max0 * scale, offset1 = max1 * scale
     var sum0 = V(), sum1 = V()
-    for j in 0..<count {
-        let e0 = exp(raw.loadUnaligned(fromByteOffset: j * rowBytes, as: V.self) * scaleV - offset0)
-        let e1 = exp(raw.loadUnaligned(fromByteOffset: j * rowBytes + 32, as: V.self) * scaleV - offset1)
-        raw.storeBytes(of: e0, toByteOffset: j * rowBytes, as: V.self)
-        raw.storeBytes(of: e1, toByteOffset: j * rowBytes + 32, as: V.self)
-        sum0 += e0
-        sum1 += e1
+    // 64 rows (4 KB) at a time, so that the arguments, their exponentials and the sums all find
+    // the rows in L1.
+    for start in stride(from: 0, to: count, by: 64) {
+        let rows = start..<min(count, start + 64)
+        for j in rows {
+            let z0 = raw.loadUnaligned(fromByteOffset: j * rowBytes, as: V.self)
+            let z1 = raw.loadUnaligned(fromByteOffset: j * rowBytes + 32, as: V.self)
+            raw.storeBytes(of: z0 * scaleV - offset0, toByteOffset: j * rowBytes, as: V.self)
+            raw.storeBytes(of: z1 * scaleV - offset1, toByteOffset: j * rowBytes + 32, as: V.self)
+        }
+        expInPlace(block + rows.lowerBound * 16, count: rows.count * 16)
+        for j in rows {
+            sum0 += raw.loadUnaligned(fromByteOffset: j * rowBytes, as: V.self)
+            sum1 += raw.loadUnaligned(fromByteOffset: j * rowBytes + 32, as: V.self)
+        }
     }
     return SIMD16(lowHalf: sum0, highHalf: sum1)
 }

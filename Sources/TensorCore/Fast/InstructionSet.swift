@@ -94,6 +94,8 @@ package struct CPUKernels: @unchecked Sendable {
     let gemmTile: cpu_gemm_tile_function
     let gemmTile16: cpu_gemm_tile_function
     package let exp: @convention(c) (UnsafeMutablePointer<Float>?, Int) -> Void
+    /// `(kind, x, y, count)`: `y[i] = f(x[i])` for the `cpu_activation` `kind`.
+    package let activation: @convention(c) (Int32, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int) -> Void
     package let widenHalf: @convention(c) (UnsafeRawPointer?, UnsafeMutablePointer<Float>?, Int) -> Void
 
     init(_ set: UnsafePointer<cpu_kernel_set>) {
@@ -105,6 +107,7 @@ package struct CPUKernels: @unchecked Sendable {
         gemmTile = s.gemm_tile
         gemmTile16 = s.gemm_tile_16
         exp = s.exp
+        activation = s.activation
         widenHalf = s.widen_half
     }
 

@@ -36,6 +36,19 @@ typedef void (*cpu_gemm_tile_function)(long depth, const float *a, const float *
                                        float *c, long ldc, long rows, long columns, int overwrite,
                                        const float *row_bias, const float *column_bias);
 
+/// The activation functions (and their derivatives, for the backward pass) `activation` computes.
+typedef enum {
+    /// x · σ(x)
+    cpu_silu = 0,
+    /// x · σ(1.702·x), CLIP's approximation of GELU
+    cpu_quick_gelu = 1,
+    /// x/2 · (1 + erf(x/√2)), exact GELU
+    cpu_gelu = 2,
+    cpu_silu_derivative = 3,
+    cpu_quick_gelu_derivative = 4,
+    cpu_gelu_derivative = 5,
+} cpu_activation;
+
 /// Everything one variant offers.
 typedef struct {
     /// "avx512", "avx2" or "baseline".
@@ -52,6 +65,8 @@ typedef struct {
     cpu_gemm_tile_function gemm_tile_16;
     /// e^x of `count` floats in place (within 1 ulp of expf; see kernel_template.h).
     void (*exp)(float *values, long count);
+    /// `y[i] = f(x[i])` for the `cpu_activation` f, `count` floats (`y` may be `x`).
+    void (*activation)(int kind, const float *x, float *y, long count);
     /// `count` IEEE half-precision numbers at `source` (any alignment) to floats, exactly.
     void (*widen_half)(const void *source, float *destination, long count);
 } cpu_kernel_set;
