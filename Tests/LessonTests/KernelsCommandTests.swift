@@ -1,5 +1,6 @@
 import Foundation
 import FrameExport
+import TensorCore
 import Testing
 
 /// `--kernels` and `SD_KERNELS` on the command line: the plain loops draw the fast kernels' picture,
@@ -37,8 +38,26 @@ struct KernelsCommandTests {
         #expect(try picture("option.png") == picture("environment.png"))
     }
 
+    @Test("every instruction set this CPU runs draws the picture of the others, and the report names it")
+    func instructionSets() throws {
+        let folder = try LessonRunner.temporaryFolder()
+        let sets = InstructionSet.allCases.filter(\.isSupported)
+        for set in sets {
+            let run = try Self.generate("\(set.rawValue).png", in: folder, environment: ["SD_CPU": set.rawValue])
+            #expect(run.status == 0, "\(run.errors)")
+            #expect(run.output.contains("kernels: fast: ") && run.output.contains("on \(set.summary)"), "\(run.output)")
+        }
+        func picture(_ set: InstructionSet) throws -> RGBImage {
+            try RGBImage(contentsOfFile: folder.appendingPathComponent("\(set.rawValue).png").path)
+        }
+        // Variants with fused multiply-add compute the same floats; the x86 baseline rounds each
+        // product on its own, a float rounding that can move a pixel on a level's edge by one.
+        for set in sets.dropFirst() { #expect(Self.largestDifference(try picture(sets[0]), try picture(set)) <= 1) }
+    }
+
     @Test("a kind of kernels that does not exist: one clear message, non-zero exit, no picture",
-          arguments: [(["--kernels", "plain"], [:], "plain"), ([], ["SD_KERNELS": "turbo"], "SD_KERNELS: 'turbo'")])
+          arguments: [(["--kernels", "plain"], [:], "plain"), ([], ["SD_KERNELS": "turbo"], "SD_KERNELS: 'turbo'"),
+                      ([], ["SD_CPU": "sse9"], "SD_CPU: 'sse9'")])
     func badKernels(arguments: [String], environment: [String: String], message: String) throws {
         let folder = try LessonRunner.temporaryFolder()
         let run = try Self.generate("out.png", in: folder, arguments, environment: environment)

@@ -27,12 +27,12 @@ enum LessonRunner {
         let process = Process()
         process.executableURL = productsFolder.appendingPathComponent(lesson)
         process.arguments = arguments
-        // Tests decide the checkpoint and the kernels themselves; a choice made in the user's shell
+        // Tests decide the checkpoint, the kernels and the instruction set themselves; a choice made in the user's shell
         // must not leak in. Unless a test says otherwise, lessons keep to their built-in material
         // (SD_CHECKPOINT=none); `shippedModel` lets them find the shapes model as a student's run does.
         let isLesson = !lesson.hasPrefix("sd")
         process.environment = ProcessInfo.processInfo.environment
-            .filter { $0.key != "SD_CHECKPOINT" && $0.key != "SD_KERNELS" }
+            .filter { $0.key != "SD_CHECKPOINT" && $0.key != "SD_KERNELS" && $0.key != "SD_CPU" }
             .merging(isLesson ? ["SD_CHECKPOINT": "none"] : [:]) { $1 }
             .merging(environment) { $1 }
         if let directory { process.currentDirectoryURL = directory }

@@ -1,4 +1,5 @@
 import Foundation
+import TensorCore
 import Testing
 
 /// `sd-bench` run as its help text shows, on the smallest part (the text encoder), so that the
@@ -14,6 +15,9 @@ struct SDBenchTests {
         let last = try #require(run.output.split(separator: "\n").last)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])
         #expect(object["kernels"] as? String == "fast")
+        // The instruction set the fast kernels chose, in the JSON and on a line of its own.
+        #expect(object["instruction_set"] as? String == InstructionSet.best.rawValue)
+        #expect(run.output.contains("instruction set: \(InstructionSet.best.summary)"))
         let part = try #require(object["text-encoder"] as? [String: Any])
         let seconds = try #require(part["seconds"] as? Double), gflop = try #require(part["gflop"] as? Double)
         let gflops = try #require(part["gflops"] as? Double)
@@ -22,6 +26,25 @@ struct SDBenchTests {
         #expect(seconds > 0 && abs(gflops - gflop / seconds) < 1e-6 * gflops)
         let profile = try #require(part["profile"] as? [String: Double])
         #expect((profile["gemm"] ?? 0) > 0 && (profile["gemm"] ?? .infinity) <= seconds)
+    }
+
+    @Test("SD_CPU picks the variant sd-bench runs; one this CPU lacks, or no variant at all, is refused by name")
+    func forcedInstructionSet() throws {
+        let run = try LessonRunner.run("sd-bench", ["gemm", "--repeats", "1", "--json"], environment: ["SD_CPU": "baseline"])
+        #expect(run.status == 0, "\(run.errors)")
+        #expect(run.output.contains("baseline (4-float vectors"))
+        let last = try #require(run.output.split(separator: "\n").last)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])
+        #expect(object["instruction_set"] as? String == "baseline")
+        var refused = [("sse9", "SD_CPU: 'sse9' is not an instruction set")]
+        for set in InstructionSet.allCases where !set.isSupported {
+            refused.append((set.rawValue, "SD_CPU: this CPU cannot run \(set.rawValue) instructions"))
+        }
+        for (value, message) in refused {
+            let bad = try LessonRunner.run("sd-bench", ["text-encoder", "--runs", "1"], environment: ["SD_CPU": value])
+            #expect(bad.status != 0 && bad.errors.contains(message), "\(value): \(bad.errors)")
+            #expect(!bad.output.contains("text-encoder "), "no work before the message")
+        }
     }
 
     @Test("--weights float16: the same work with 16-bit weights, widened inside the GEMM's packing")

@@ -137,6 +137,36 @@ struct InstructionSetTests {
         #expect(results.allSatisfy { $0 == results.first }, "fused variants agree to the bit")
     }
 
+    @Test("activations and their derivatives on every variant against the scalar definitions")
+    func activations() {
+        // -12...12 covers where the functions bend; beyond it they are x or 0 to float precision.
+        let inputs: [Float] = stride(from: -12.0, through: 12.0, by: 0.0037).map { Float($0) } + [0, -0]
+        // (kind, definition): one exp or erf (each within ~1e-7 of the scalar one) and a few
+        // roundings, so 2e-6 of max(1, |f|) bounds the difference.
+        let cases: [(Int32, (Float) -> Float, String)] = [
+            (0, silu, "silu"), (1, quickGELU, "quick gelu"), (2, gelu, "gelu"),
+            (3, siluDerivative, "silu′"), (4, quickGELUDerivative, "quick gelu′"), (5, geluDerivative, "gelu′"),
+        ]
+        for variant in runnableVariants {
+            for (kind, definition, name) in cases {
+                var values = [Float](repeating: 0, count: inputs.count)
+                inputs.withUnsafeBufferPointer { x in values.withUnsafeMutableBufferPointer { y in
+                    variant.kernels.activation(kind, x.baseAddress!, y.baseAddress!, x.count)
+                }}
+                let worst = zip(inputs, values).map { x, y in abs(y - definition(x)) / max(1, abs(definition(x))) }.max()!
+                #expect(worst < 2e-6, "\(variant.name) \(name): \(worst)")
+            }
+        }
+        for (kind, _, name) in cases {
+            let results = fusedVariants.map { variant -> [UInt32] in
+                var values = inputs
+                values.withUnsafeMutableBufferPointer { variant.kernels.activation(kind, $0.baseAddress!, $0.baseAddress!, $0.count) }
+                return values.map(\.bitPattern)
+            }
+            #expect(results.allSatisfy { $0 == results.first }, "\(name): fused variants agree to the bit")
+        }
+    }
+
     @Test("half precision widens exactly on every variant: all 65,536 bit patterns, any alignment")
     func halfPrecision() {
         let patterns = (0...UInt16.max).map { $0 }
