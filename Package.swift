@@ -40,10 +40,9 @@ let package = Package(
 
         // MARK: Libraries
         .target(name: "TensorCore", dependencies: ["_CMemory", "_CKernels"], exclude: ["README.md", "Fast/NOTES.md"]),
-        // Its tests reach internal pieces (chunk writer, CRC, plot axes) with @testable import,
-        // which a release build allows only when compiled for testing.
-        .target(name: "FrameExport", dependencies: ["TensorCore", "_CLibPNG", "_CLibGD"],
-                swiftSettings: [.unsafeFlags(["-enable-testing"])]),
+        // Its tests reach internal pieces (chunk writer, CRC, plot axes), which are declared
+        // `package` for them.
+        .target(name: "FrameExport", dependencies: ["TensorCore", "_CLibPNG", "_CLibGD"]),
         .target(name: "StableDiffusion", dependencies: ["TensorCore"], exclude: ["README.md"],
                 resources: [.copy("TextEncoder/Resources")]),
         .target(name: "LessonKit", dependencies: [

@@ -8,7 +8,7 @@
 /// ```swift
 /// CRC32.checksum(Array("123456789".utf8))   // 0xCBF43926, the standard check value
 /// ```
-enum CRC32 {
+package enum CRC32 {
     private static let table: [UInt32] = (0..<256).map { n in
         var c = UInt32(n)
         for _ in 0..<8 {
@@ -18,7 +18,7 @@ enum CRC32 {
     }
 
     /// The CRC of `bytes`. Start and end are inverted (all ones), as PNG and zlib define it.
-    static func checksum<Bytes: Sequence>(_ bytes: Bytes) -> UInt32 where Bytes.Element == UInt8 {
+    package static func checksum<Bytes: Sequence>(_ bytes: Bytes) -> UInt32 where Bytes.Element == UInt8 {
         var crc: UInt32 = 0xFFFF_FFFF
         for byte in bytes {
             crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8)

@@ -127,13 +127,13 @@ extension RGBImage {
 }
 
 /// A title line (or lines) across the top of a grid or panel, in the bold giant font.
-struct TitleBlock {
-    let lines: [String]
-    let font: BitmapFont
-    let gap: Int
-    let width: Int
+package struct TitleBlock {
+    package let lines: [String]
+    package let font: BitmapFont
+    package let gap: Int
+    package let width: Int
 
-    init(_ text: String, width: Int, gap: Int) {
+    package init(_ text: String, width: Int, gap: Int) {
         // The giant face is bold; scaled like caption fonts, by total width.
         font = BitmapFont(.giant, scale: max(1, width / 768))
         lines = font.wrap(text, toWidth: max(1, width - 2 * gap))
@@ -142,9 +142,9 @@ struct TitleBlock {
     }
 
     /// Title text plus padding; the first image row starts right after it (then its own gap).
-    var height: Int { RGBImage.textBlockHeight(lines: lines.count, font: font) + 2 * max(gap, font.characterHeight / 2) }
+    package var height: Int { RGBImage.textBlockHeight(lines: lines.count, font: font) + 2 * max(gap, font.characterHeight / 2) }
 
-    func draw(into image: inout RGBImage, color: RGBColor) {
+    package func draw(into image: inout RGBImage, color: RGBColor) {
         let top = max(gap, font.characterHeight / 2)
         for (index, line) in lines.enumerated() {
             image.drawText(line, centerX: width / 2, y: top + index * font.lineHeight, font: font, color: color)

@@ -14,14 +14,14 @@
 /// - after a start-of-scan segment (`FFDA`) comes the compressed data, where a literal `0xFF` is
 ///   written as `FF 00`, so the next real marker is the first `FF xx` with `xx` neither 0 nor a
 ///   restart code.
-enum JPEGStructure {
+package enum JPEGStructure {
     /// What was found, or why the file cannot be a complete JPEG.
-    enum Inspection: Equatable {
+    package enum Inspection: Equatable {
         case complete(width: Int, height: Int)
         case broken(String)
     }
 
-    static func inspect(_ bytes: [UInt8]) -> Inspection {
+    package static func inspect(_ bytes: [UInt8]) -> Inspection {
         guard bytes.count >= 4, bytes[0] == 0xFF, bytes[1] == 0xD8 else {
             return .broken("missing the start-of-image marker")
         }

@@ -40,11 +40,11 @@ public func readPNGText(_ path: String) throws -> [PNGTextEntry] {
 ///     CRC-32 of type + data (4 bytes, big-endian)
 ///
 /// The first chunk is always the 13-byte `IHDR` header and the last is `IEND`.
-enum PNGChunks {
-    static let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+package enum PNGChunks {
+    package static let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
 
     /// Serialises one chunk, computing its CRC.
-    static func chunk(type: String, data: [UInt8]) -> [UInt8] {
+    package static func chunk(type: String, data: [UInt8]) -> [UInt8] {
         let typeBytes = Array(type.utf8)
         precondition(typeBytes.count == 4, "a PNG chunk type has 4 letters")
         return bigEndian(UInt32(data.count)) + typeBytes + data + bigEndian(CRC32.checksum(typeBytes + data))
@@ -56,7 +56,7 @@ enum PNGChunks {
     ///     tEXt data: keyword 0 text                        (Latin-1)
     ///     iTXt data: keyword 0 0 0 language 0 translated-keyword 0 text   (text in UTF-8;
     ///                the two zeros after the keyword mean "not compressed")
-    static func textChunk(for entry: PNGTextEntry) throws -> [UInt8] {
+    package static func textChunk(for entry: PNGTextEntry) throws -> [UInt8] {
         try validateKeyword(entry.key)
         guard !entry.value.contains("\0") else {
             throw FrameExportError.invalidArgument("PNG text for '\(entry.key)' must not contain a NUL character")
@@ -82,7 +82,7 @@ enum PNGChunks {
 
     /// Inserts already-serialised chunks right after `IHDR`, so readers that stop early still
     /// see the notes before the (large) image data.
-    static func insertAfterHeader(_ chunks: [UInt8], into png: [UInt8]) -> [UInt8] {
+    package static func insertAfterHeader(_ chunks: [UInt8], into png: [UInt8]) -> [UInt8] {
         let headerEnd = signature.count + 4 + 4 + 13 + 4  // signature, then IHDR: length, type, data, CRC
         precondition(png.count > headerEnd && Array(png[12..<16]) == Array("IHDR".utf8),
                      "libpng output does not start with IHDR")
@@ -90,7 +90,7 @@ enum PNGChunks {
     }
 
     /// Splits a PNG file into `(type, data)` pairs, checking lengths and CRCs, up to `IEND`.
-    static func chunks(in bytes: [UInt8], name: String) throws -> [(type: String, data: ArraySlice<UInt8>)] {
+    package static func chunks(in bytes: [UInt8], name: String) throws -> [(type: String, data: ArraySlice<UInt8>)] {
         func corrupt(_ reason: String) -> FrameExportError {
             .corruptImage(path: name, format: "PNG", reason: reason)
         }
@@ -117,7 +117,7 @@ enum PNGChunks {
     }
 
     /// Decodes all readable text notes of a PNG file.
-    static func textEntries(in bytes: [UInt8], name: String) throws -> [PNGTextEntry] {
+    package static func textEntries(in bytes: [UInt8], name: String) throws -> [PNGTextEntry] {
         try chunks(in: bytes, name: name).compactMap { chunk -> PNGTextEntry? in
             let fields = chunk.data.split(separator: 0, maxSplits: 1, omittingEmptySubsequences: false)
             guard fields.count == 2 else { return nil }

@@ -19,45 +19,45 @@ public enum LegendPosition: Sendable {
 }
 
 /// Shared look of all plots.
-enum PlotColors {
+package enum PlotColors {
     /// Matplotlib's "tab10" colours, given to series in order when no colour is chosen.
-    static let series: [RGBColor] = [
+    package static let series: [RGBColor] = [
         0x1F77B4, 0xFF7F0E, 0x2CA02C, 0xD62728, 0x9467BD, 0x8C564B, 0xE377C2, 0x7F7F7F, 0xBCBD22, 0x17BECF,
     ].map { RGBColor(hex: $0) }
-    static let background = RGBColor.white
-    static let grid = RGBColor(hex: 0xE6E6E6)
-    static let frame = RGBColor(hex: 0x4A4A4A)
-    static let text = RGBColor(hex: 0x333333)
-    static let title = RGBColor(hex: 0x111111)
-    static let legendBorder = RGBColor(hex: 0xC8C8C8)
+    package static let background = RGBColor.white
+    package static let grid = RGBColor(hex: 0xE6E6E6)
+    package static let frame = RGBColor(hex: 0x4A4A4A)
+    package static let text = RGBColor(hex: 0x333333)
+    package static let title = RGBColor(hex: 0x111111)
+    package static let legendBorder = RGBColor(hex: 0xC8C8C8)
 }
 
 /// The frame every plot is drawn in: margins, axis ranges, ticks, labels, and the mapping from
 /// data coordinates to pixels. `LinePlot` and `ScatterPlot` compute one, draw it, then draw their
 /// data through `pixel(x:y:)`.
-struct PlotAxes {
-    let width: Int
-    let height: Int
-    let title: String?
-    let xLabel: String?
-    let yLabel: String?
-    let yScale: AxisScale
+package struct PlotAxes {
+    package let width: Int
+    package let height: Int
+    package let title: String?
+    package let xLabel: String?
+    package let yLabel: String?
+    package let yScale: AxisScale
     /// Axis ranges in *axis units*: data units, or log10 of them on a logarithmic axis.
-    let xAxis: ClosedRange<Double>
-    let yAxis: ClosedRange<Double>
+    package let xAxis: ClosedRange<Double>
+    package let yAxis: ClosedRange<Double>
     /// The rectangle the data is drawn in.
     let area: PixelRect
-    let font: BitmapFont
-    let titleFont: BitmapFont
+    package let font: BitmapFont
+    package let titleFont: BitmapFont
     /// Tick positions in axis units, with their labels.
-    let xTicks: [(value: Double, label: String)]
-    let yTicks: [(value: Double, label: String)]
+    package let xTicks: [(value: Double, label: String)]
+    package let yTicks: [(value: Double, label: String)]
     /// Size of the basic spacing unit: 8 px, times the font scale.
-    let padding: Int
+    package let padding: Int
 
     /// Lays out a plot of `width` x `height` pixels. `yRange` is in data units and must be
     /// positive on a logarithmic axis.
-    init(width: Int, height: Int, title: String?, xLabel: String?, yLabel: String?,
+    package init(width: Int, height: Int, title: String?, xLabel: String?, yLabel: String?,
          xRange: ClosedRange<Double>, yRange: ClosedRange<Double>, yScale: AxisScale) {
         self.width = width
         self.height = height
@@ -94,7 +94,7 @@ struct PlotAxes {
     /// Where the data point `(x, y)` lands, in continuous pixel coordinates (pixel `(i, j)` covers
     /// `[i, i+1) x [j, j+1)`). `nil` for `y <= 0` on a logarithmic axis. Points outside the ranges
     /// map outside the plot area.
-    func pixel(x: Double, y: Double) -> (x: Double, y: Double)? {
+    package func pixel(x: Double, y: Double) -> (x: Double, y: Double)? {
         let axisY: Double
         if yScale == .logarithmic {
             guard y > 0 else { return nil }
@@ -108,7 +108,7 @@ struct PlotAxes {
     }
 
     /// A white canvas with grid lines, the frame, ticks, tick labels, axis labels and title.
-    func drawFrame() -> RGBImage {
+    package func drawFrame() -> RGBImage {
         var image = RGBImage(width: width, height: height, color: PlotColors.background)
         let line = font.scale, tickLength = 4 * font.scale
         let xPixel = { (v: Double) in Int((Double(area.x0) + (v - xAxis.lowerBound) / (xAxis.upperBound - xAxis.lowerBound) * Double(area.width)).rounded(.down)) }
@@ -147,7 +147,7 @@ struct PlotAxes {
     }
 
     /// How a legend entry shows its series: a short line or a dot.
-    enum LegendMarker {
+    package enum LegendMarker {
         case line(thickness: Double)
         case dot(radius: Double)
     }
@@ -203,7 +203,7 @@ struct PlotAxes {
     ///
     /// The raw step `span / count` is rounded to the next nice number: with raw step 0.37, the
     /// power of ten is 0.1, the leading factor 3.7 rounds to 5, and ticks fall every 0.5.
-    static func linearTicks(_ range: ClosedRange<Double>, approximateCount: Int) -> [(value: Double, label: String)] {
+    package static func linearTicks(_ range: ClosedRange<Double>, approximateCount: Int) -> [(value: Double, label: String)] {
         let span = range.upperBound - range.lowerBound
         guard span > 0, span.isFinite else { return [(range.lowerBound, compactLabel(range.lowerBound))] }
         let raw = span / Double(approximateCount)
@@ -223,7 +223,7 @@ struct PlotAxes {
 
     /// Ticks on a log10 axis (`range` in log10 units): every power of ten, thinned to at most
     /// nine; when the range spans less than two decades, 2x and 5x multiples are added.
-    static func logTicks(_ range: ClosedRange<Double>) -> [(value: Double, label: String)] {
+    package static func logTicks(_ range: ClosedRange<Double>) -> [(value: Double, label: String)] {
         let first = Int((range.lowerBound - 1e-9).rounded(.up)), last = Int((range.upperBound + 1e-9).rounded(.down))
         var exponents = first <= last ? Array(first...last) : []
         if exponents.count > 9 {
@@ -240,13 +240,13 @@ struct PlotAxes {
     }
 
     /// A fixed number of decimals, and never "-0".
-    static func fixedLabel(_ value: Double, decimals: Int) -> String {
+    package static func fixedLabel(_ value: Double, decimals: Int) -> String {
         let text = String(format: "%.\(decimals)f", value)
         return Double(text) == 0 ? String(format: "%.\(decimals)f", 0.0) : text
     }
 
     /// Short labels for values of any size: "0.001", "250", "1e-05" becomes "1e-5", "3e+06" "3e6".
-    static func compactLabel(_ value: Double) -> String {
+    package static func compactLabel(_ value: Double) -> String {
         let magnitude = abs(value)
         if magnitude == 0 { return "0" }
         if magnitude >= 1e-3 && magnitude < 1e5 {

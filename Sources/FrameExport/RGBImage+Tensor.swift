@@ -61,7 +61,7 @@ extension RGBImage {
     }
 
     /// The diffusers conversion of one value, see `init(tensor:range:)`.
-    static func byte(from value: Float, range: PixelRange) -> UInt8 {
+    package static func byte(from value: Float, range: PixelRange) -> UInt8 {
         let unit = range == .minusOneToOne ? value / 2 + 0.5 : value
         guard !unit.isNaN else { return 0 }
         let clamped = min(max(unit, 0), 1)

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import FrameExport
+import FrameExport
 
 struct AtomicFileTests {
     private struct Interrupted: Error {}

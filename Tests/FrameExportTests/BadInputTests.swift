@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import FrameExport
+import FrameExport
 
 /// Every kind of bad input must give a specific error whose message names the file.
 struct BadInputTests {

@@ -1,6 +1,6 @@
 import TensorCore
 import Testing
-@testable import FrameExport
+import FrameExport
 
 struct ColorMapTests {
     @Test func endpointsMatchMatplotlib() {

@@ -1,5 +1,5 @@
 import Testing
-@testable import FrameExport
+import FrameExport
 
 struct CompositionTests {
     private let background = LayoutStyle.dark.background

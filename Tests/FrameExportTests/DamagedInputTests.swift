@@ -1,7 +1,7 @@
 import Foundation
 import TensorCore
 import Testing
-@testable import FrameExport
+import FrameExport
 
 /// Damaged files must be refused with an error or decoded as best the codec can, and never crash
 /// the process. Each test flips bytes of a valid file at many positions, reproducibly.

@@ -1,4 +1,4 @@
-@testable import FrameExport
+import FrameExport
 
 /// An independent reader for the block structure of a GIF file, so tests can check what the
 /// writer produced without trusting the library that wrote it.

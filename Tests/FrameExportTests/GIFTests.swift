@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import FrameExport
+import FrameExport
 
 struct GIFTests {
     private let colors = [RGBColor(220, 30, 30), RGBColor(30, 180, 60), RGBColor(40, 60, 220), RGBColor(128, 128, 128)]

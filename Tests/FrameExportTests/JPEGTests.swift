@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import FrameExport
+import FrameExport
 
 struct JPEGTests {
     /// JPEG is lossy, so the check is a tolerance. For a smooth picture at quality 95, libjpeg's

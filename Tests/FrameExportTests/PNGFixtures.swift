@@ -1,4 +1,4 @@
-@testable import FrameExport
+import FrameExport
 
 /// Builds small PNG files by hand, byte by byte, to feed the reader kinds of PNG this module
 /// never writes itself: grey, grey+alpha, RGBA, palette with transparency, 16-bit.

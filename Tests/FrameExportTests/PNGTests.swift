@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import FrameExport
+import FrameExport
 
 struct PNGTests {
     @Test func writeThenReadGivesTheSamePixels() throws {

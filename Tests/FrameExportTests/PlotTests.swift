@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import FrameExport
+import FrameExport
 
 struct PlotTests {
     private let blue = RGBColor(hex: 0x1F77B4)    // first tab10 colour

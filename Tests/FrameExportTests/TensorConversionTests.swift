@@ -1,6 +1,6 @@
 import TensorCore
 import Testing
-@testable import FrameExport
+import FrameExport
 
 /// Tensor <-> image conversion must match diffusers byte for byte:
 /// `round(clamp(x / 2 + 0.5, 0, 1) * 255)` with NumPy's round-half-to-even.

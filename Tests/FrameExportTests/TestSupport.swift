@@ -1,5 +1,5 @@
 import Foundation
-@testable import FrameExport
+import FrameExport
 
 /// A fresh, empty directory for one test. Remove it with `removeDirectory` in a `defer`.
 func makeTemporaryDirectory() throws -> String {
