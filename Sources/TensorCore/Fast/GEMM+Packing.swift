@@ -158,17 +158,14 @@ func packPanel(_ x: MatrixOperand, outer: Range<Int>, depth: Range<Int>, width: 
 }
 
 /// `rows` rows of a row-major matrix, from row `first`, interleaved: `packed[p·rows + i] =
-/// X[first + i, depth.lower + p]`.
+/// X[first + i, depth.lower + p]`. The rows are read side by side, so the writes are sequential.
 @inline(__always)
 private func packRowsSideBySide(_ x: MatrixOperand, first: Int, depth: Range<Int>, rows: Int,
                                 into packed: UnsafeMutablePointer<Float>) {
     let start = x.pointer + (first &* x.rowStride &+ depth.lowerBound)
-    for i in 0..<rows {
-        let row = start + i &* x.rowStride
-        var out = packed + i
-        for p in 0..<depth.count {
-            out.pointee = row[p]
-            out += rows
-        }
+    var out = packed
+    for p in 0..<depth.count {
+        for i in 0..<rows { out[i] = start[i &* x.rowStride &+ p] }
+        out += rows
     }
 }
