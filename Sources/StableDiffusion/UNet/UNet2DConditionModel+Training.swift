@@ -19,8 +19,14 @@ extension UNet2DConditionModel {
     }
 
     /// `callAsFunction(sample, timestep:encoderHiddenStates:)` with one timestep per sample,
-    /// keeping what `backward` needs.
+    /// keeping what `backward` needs. Its convolutions are computed directly (not by Winograd's
+    /// algorithm), so that gradients and trained weights do not depend on how inference is sped up.
     public func trainingForward(_ sample: Tensor, timesteps: [Float], encoderHiddenStates context: Tensor)
+        -> (output: Tensor, saved: Saved) {
+        Winograd.withoutIt { directTrainingForward(sample, timesteps: timesteps, encoderHiddenStates: context) }
+    }
+
+    private func directTrainingForward(_ sample: Tensor, timesteps: [Float], encoderHiddenStates context: Tensor)
         -> (output: Tensor, saved: Saved) {
         precondition(!configuration.centerInputSample, "training a UNet with center_input_sample is not supported")
         precondition(timesteps.count == sample.shape[0], "\(timesteps.count) timesteps for a batch of \(sample.shape[0])")

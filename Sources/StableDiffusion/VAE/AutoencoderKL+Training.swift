@@ -19,8 +19,14 @@ extension AutoencoderKL {
     }
 
     /// Encodes `image`, samples `z = μ + σ·noise`, decodes it. Returns the reconstruction, the
-    /// posterior (for the KL term) and what `backward` needs.
+    /// posterior (for the KL term) and what `backward` needs. Its convolutions are computed
+    /// directly (not by Winograd's algorithm), as in `UNet2DConditionModel.trainingForward`.
     public func trainingForward(_ image: Tensor, noise: Tensor) throws
+        -> (reconstruction: Tensor, posterior: DiagonalGaussian, saved: Saved) {
+        try Winograd.withoutIt { try directTrainingForward(image, noise: noise) }
+    }
+
+    private func directTrainingForward(_ image: Tensor, noise: Tensor) throws
         -> (reconstruction: Tensor, posterior: DiagonalGaussian, saved: Saved) {
         try checkImage(image)
         let (encoded, encoderSaved) = encoder.trainingForward(image)

@@ -21,6 +21,9 @@ extension Fast {
     /// - Returns: `(N, C_out, H_out, W_out)` for input `(N, C_in, H, W)`.
     public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int) -> Tensor {
         let g = Conv2DGeometry(input: x.shape, weight: weight.shape, stride: stride, padding: padding)
+        if Winograd.applies(to: g, batch: x.shape[0]) {
+            return Profiler.measure("conv2d") { weight.withUnsafePointer { winogradConv2d(x, g, weight: $0, bias: bias) } }
+        }
         return weight.withUnsafePointer { w in
             conv2d(x, g, weight: .matrix(.rowMajor(w, rowLength: g.patchSize)), bias: bias)
         }
@@ -29,6 +32,9 @@ extension Fast {
     /// The same convolution with a 16-bit kernel `(C_out, C_in, kH, kW)`, widened as the GEMM packs it.
     public static func conv2d(_ x: Tensor, weight: HalfTensor, bias: Tensor?, stride: Int, padding: Int) -> Tensor {
         let g = Conv2DGeometry(input: x.shape, weight: weight.shape, stride: stride, padding: padding)
+        if Winograd.applies(to: g, batch: x.shape[0]) {
+            return conv2d(x, weight: weight.widened(), bias: bias, stride: stride, padding: padding)
+        }
         return weight.withBytes { w in
             conv2d(x, g, weight: .halves(.rowMajor(w, format: weight.format, rowLength: g.patchSize)), bias: bias)
         }

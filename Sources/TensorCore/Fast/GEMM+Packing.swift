@@ -21,6 +21,12 @@ enum PanelSource {
     case patches(ImagePatches)
     case packed(PackedMatrix)
 
+    /// Whether the operand is already in the micro-kernel's layout.
+    var isPacked: Bool {
+        if case .packed = self { return true }
+        return false
+    }
+
     /// A scratch buffer for blocks of `outer x depth`, if this source packs as it goes.
     func scratch(panelWidth: Int, outer: Int, depth: Int) -> UnsafeMutablePointer<Float>? {
         if case .packed = self { return nil }

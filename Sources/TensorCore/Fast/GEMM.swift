@@ -74,8 +74,8 @@ func gemm(m: Int, n: Int, k: Int, a: PanelSource, b: PanelSource,
             return
         }
         let (left, right) = Profiler.measure("gemm: packing shared operands") { () -> (PanelSource, PanelSource) in
-            (tiling.columnSplits > 1 ? .packed(PackedMatrix(a, outer: m, depth: k, width: kernel.tileRows)) : a,
-             tiling.rowSplits > 1 ? .packed(PackedMatrix(b, outer: n, depth: k, width: nr)) : b)
+            (tiling.columnSplits > 1 && !a.isPacked ? .packed(PackedMatrix(a, outer: m, depth: k, width: kernel.tileRows)) : a,
+             tiling.rowSplits > 1 && !b.isPacked ? .packed(PackedMatrix(b, outer: n, depth: k, width: nr)) : b)
         }
         let output = SendablePointer(c)
         Parallel.forEach(tiling.count) { tile in

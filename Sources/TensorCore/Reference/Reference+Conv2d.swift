@@ -54,7 +54,7 @@ public struct Conv2DGeometry: Equatable {
     /// Weights of a single output channel: `C_in · kH · kW` (the rows of the im2col matrix).
     public var patchSize: Int { inChannels * kernelHeight * kernelWidth }
 
-    init(input: [Int], weight: [Int], stride: Int, padding: Int) {
+    package init(input: [Int], weight: [Int], stride: Int, padding: Int) {
         precondition(input.count == 4, "conv2d input must be (N, C, H, W), got \(input)")
         precondition(weight.count == 4, "conv2d weight must be (C_out, C_in, kH, kW), got \(weight)")
         precondition(input[1] == weight[1], "conv2d: input has \(input[1]) channels, weight expects \(weight[1])")
