@@ -35,13 +35,17 @@ struct ConvolutionTests {
         let w = Tensor(shape: [c.outChannels, c.inChannels, c.kernel, c.kernel],
                        scalars: randomScalars(c.outChannels * c.inChannels * c.kernel * c.kernel, seed: 2))
         let b = Tensor(shape: [c.outChannels], scalars: randomScalars(c.outChannels, seed: 3))
-        let fast = Fast.conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding)
+        // The direct convolution (im2col + GEMM); Winograd's path has its own tests.
+        let fast = Winograd.withoutIt { Fast.conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding) }
         let slow = Reference.conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding)
         #expect(fast.shape == slow.shape)
         // Each output sums C_in·k² products in a different order; as for the GEMM, allow 1e-5
         // times the square root of that count (the typical size of such a sum).
         let terms = Float(c.inChannels * c.kernel * c.kernel)
         #expect(fast.maxAbsDifference(slow) < 1e-5 * terms.squareRoot())
+        // What the operation runs by default (Winograd's where it applies) is held to Winograd's bound.
+        let operation = Fast.conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding)
+        #expect(operation.maxAbsDifference(slow) < 2e-5 * terms.squareRoot())
     }
 
     @Test("a 3x3 box filter with zero padding, computed by hand")
