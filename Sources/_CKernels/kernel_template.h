@@ -1,5 +1,5 @@
 // The kernels, written once for any vector width. kernel_variants.c includes this file once per
-// instruction set, after defining:
+// instruction set, after defining (this file undefines them again at its end):
 //
 //   KERNEL(name)   the name of each function for this variant (name_avx2, ...)
 //   WIDTH          floats per vector: 4, 8 or 16
@@ -295,3 +295,9 @@ static void KERNEL(widen_half)(const void *source, float *destination, long coun
 #undef vfloat
 #undef vint
 #undef vbits
+#undef KERNEL
+#undef WIDTH
+#undef TILE_ROWS
+#undef TILE_COLUMNS
+#undef FUSED
+#undef NATIVE_HALF

@@ -14,27 +14,21 @@
 
 #define KERNEL(name) name##_baseline
 #define WIDTH 4
+#define TILE_ROWS TILE_ROWS_BASELINE
 #define TILE_COLUMNS 16
 #if defined(__aarch64__)
 // 6 rows x 4 vectors: 24 accumulators, 4 vectors of B and a broadcast of A in NEON's 32 registers.
-#define TILE_ROWS 6
+#define TILE_ROWS_BASELINE 6
 #define FUSED 1
 #define NATIVE_HALF 1
 #else
 // 2 rows x 4 vectors: 8 accumulators, 4 vectors of B, a broadcast of A and a product (SSE has no
 // three-operand instructions) in x86-64's 16 registers.
-#define TILE_ROWS 2
+#define TILE_ROWS_BASELINE 2
 #define FUSED 0
 #define NATIVE_HALF 0
 #endif
 #include "kernel_template.h"
-enum { TILE_ROWS_BASELINE = TILE_ROWS };
-#undef KERNEL
-#undef WIDTH
-#undef TILE_ROWS
-#undef TILE_COLUMNS
-#undef FUSED
-#undef NATIVE_HALF
 
 static const cpu_kernel_set baseline = {
     "baseline", 4, TILE_ROWS_BASELINE, 16, gemm_tile_baseline, gemm_tile_16_baseline, exp_baseline, activation_baseline,
@@ -54,10 +48,6 @@ static const cpu_kernel_set baseline = {
 #define FUSED 1
 #define NATIVE_HALF 1
 #include "kernel_template.h"
-#undef KERNEL
-#undef WIDTH
-#undef TILE_ROWS
-#undef TILE_COLUMNS
 
 // The AVX-512 variant's source, compiled for AVX2 (see cpu_kernels_avx512_on_avx2). Its inline
 // helpers pass 16-float vectors, which AVX2 would pass differently across a call; they are always
@@ -68,11 +58,9 @@ static const cpu_kernel_set baseline = {
 #define WIDTH 16
 #define TILE_ROWS 14
 #define TILE_COLUMNS 32
+#define FUSED 1
+#define NATIVE_HALF 1
 #include "kernel_template.h"
-#undef KERNEL
-#undef WIDTH
-#undef TILE_ROWS
-#undef TILE_COLUMNS
 #pragma clang diagnostic pop
 #pragma clang attribute pop
 
@@ -85,13 +73,9 @@ static const cpu_kernel_set baseline = {
 // one broadcast of A in the 32 registers.
 #define TILE_ROWS 14
 #define TILE_COLUMNS 32
+#define FUSED 1
+#define NATIVE_HALF 1
 #include "kernel_template.h"
-#undef KERNEL
-#undef WIDTH
-#undef TILE_ROWS
-#undef TILE_COLUMNS
-#undef FUSED
-#undef NATIVE_HALF
 #pragma clang attribute pop
 
 static const cpu_kernel_set avx2 = {

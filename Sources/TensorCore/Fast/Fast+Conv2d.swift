@@ -7,6 +7,9 @@
 // The column matrix is never stored. It is 9x the size of the image (1.2 GB for the VAE's last
 // layers at 512x512), and the GEMM copies B into its packed panels anyway, so `ImagePatches`
 // writes those panels straight from the image: the "implicit im2col" of GPU libraries.
+//
+// 3x3 convolutions with stride 1 and padding 1 on large enough images take another road in
+// inference, Winograd's algorithm (Fast+Winograd.swift), unless `Winograd.isAllowed` is off.
 
 /// Output pixels per band of a convolution: 8192, which cut into four tiles per core makes tiles
 /// of about 1000 pixels, whose output block (a few hundred channels by 1000) fits in L2.
