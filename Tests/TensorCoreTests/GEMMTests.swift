@@ -109,6 +109,19 @@ struct GEMMTests {
         #expect(slices.count == (k + 319) / 320)   // as few as the 320-step limit allows
     }
 
+    @Test("a small C over a long depth: each core sums a part of the depth, the parts then added",
+          arguments: [(64, 64, 2048), (37, 45, 1500), (130, 300, 1027)])
+    func splitDepth(shape: (Int, Int, Int)) {
+        let (m, n, k) = shape
+        // On one core there is nothing to share out; everywhere else these shapes take that road.
+        #expect(splitsDepth(m: m, n: n, k: k) == (Parallel.threadCount > 1))
+        #expect(gemmDiscrepancy(m: m, n: n, k: k) < gemmTolerance)
+        #expect(gemmDiscrepancy(m: m, n: n, k: k, transposeA: true, transposeB: true) < gemmTolerance)
+        for kind in BiasKind.allCases {
+            #expect(gemmDiscrepancy(m: m, n: n, k: k, accumulate: true, bias: kind, ldc: n + 5) < gemmTolerance, "\(kind)")
+        }
+    }
+
     @Test("transposed operands read through strides")
     func transposedOperands() {
         #expect(gemmDiscrepancy(m: 37, n: 45, k: 71, transposeA: true) < gemmTolerance)

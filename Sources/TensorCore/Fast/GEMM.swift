@@ -73,6 +73,11 @@ func gemm(m: Int, n: Int, k: Int, a: PanelSource, b: PanelSource,
                        bias: bias, kernel: kernel)
             return
         }
+        if splitsDepth(m: m, n: n, k: k) && !a.isPacked && !b.isPacked {
+            splitDepthGEMM(m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate, bias: bias,
+                           kernel: kernel)
+            return
+        }
         let (left, right) = Profiler.measure("gemm: packing shared operands") { () -> (PanelSource, PanelSource) in
             (tiling.columnSplits > 1 && !a.isPacked ? .packed(PackedMatrix(a, outer: m, depth: k, width: kernel.tileRows)) : a,
              tiling.rowSplits > 1 && !b.isPacked ? .packed(PackedMatrix(b, outer: n, depth: k, width: nr)) : b)
@@ -191,8 +196,17 @@ func serialGEMM(rows: Range<Int>, columns: Range<Int>, k: Int, a: PanelSource, b
        multiplyUnpacked(rows: rows, columns: columns, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate, bias: bias) {
         return
     }
+    serialGEMM(rows: rows, columns: columns, depth: 0..<k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate,
+               bias: bias, kernel: kernel)
+}
+
+/// `serialGEMM` over part of the depth: `C[rows, columns] (+)= A[rows, depth] · B[depth, columns]`.
+func serialGEMM(rows: Range<Int>, columns: Range<Int>, depth part: Range<Int>, a: PanelSource, b: PanelSource,
+                c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, bias: GEMMBias = .none,
+                kernel: CPUKernels) {
+    if rows.isEmpty || columns.isEmpty { return }
     let mr = kernel.tileRows, tileColumns = kernel.tileColumns, mc = rowBlock(kernel)
-    let slices = depthSlices(k)
+    let slices = depthSlices(part.count).map { ($0.lowerBound + part.lowerBound)..<($0.upperBound + part.lowerBound) }
     let scratchA = a.scratch(panelWidth: mr, outer: min(rows.count, mc), depth: slices.first?.count ?? 0)
     let scratchB = b.scratch(panelWidth: nr, outer: min(columns.count, nc), depth: slices.first?.count ?? 0)
     defer { scratchA?.deallocate(); scratchB?.deallocate() }
@@ -213,8 +227,8 @@ func serialGEMM(rows: Range<Int>, columns: Range<Int>, k: Int, a: PanelSource, b
                                     c: c + (row - rows.lowerBound) * ldc + (column - columns.lowerBound), ldc: ldc,
                                     rows: min(mr, rows.upperBound - row),
                                     columns: min(tileColumns, blockColumns.upperBound - column),
-                                    overwrite: pc == 0 && !accumulate,
-                                    bias: pc == 0 ? bias.offset(row: row - rows.lowerBound, column: column - columns.lowerBound) : .none)
+                                    overwrite: pc == part.lowerBound && !accumulate,
+                                    bias: pc == part.lowerBound ? bias.offset(row: row - rows.lowerBound, column: column - columns.lowerBound) : .none)
                     }
                 }
             }
