@@ -26,6 +26,12 @@ struct ConvolutionTests {
         // Several small images side by side in one product, their borders written out first.
         Case(batch: 4, inChannels: 5, outChannels: 7, size: 8, kernel: 3, stride: 1, padding: 1),
         Case(batch: 3, inChannels: 4, outChannels: 6, size: 9, kernel: 3, stride: 2, padding: 1),
+        // Their patches packed straight from the padded images, a panel of whole output rows: 4
+        // rows of 4, 4 images of 2x2 (the last panel only three), 16 images of 1x1, one row of 16.
+        Case(batch: 3, inChannels: 6, outChannels: 5, size: 4, kernel: 3, stride: 1, padding: 1),
+        Case(batch: 3, inChannels: 6, outChannels: 5, size: 2, kernel: 3, stride: 1, padding: 1),
+        Case(batch: 17, inChannels: 4, outChannels: 3, size: 1, kernel: 3, stride: 1, padding: 1),
+        Case(batch: 2, inChannels: 4, outChannels: 3, size: 16, kernel: 1, stride: 1, padding: 0),
         // 100 rows of 100 pixels: more than one band of output rows.
         Case(batch: 1, inChannels: 3, outChannels: 8, size: 100, kernel: 3, stride: 1, padding: 1),
     ])

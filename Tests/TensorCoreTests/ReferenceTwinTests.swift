@@ -148,6 +148,8 @@ struct BackwardTwinTests {
         [1, 1, 1, 1, 3, 1, 1], [2, 3, 7, 5, 3, 1, 1], [1, 4, 9, 6, 3, 2, 1], [2, 5, 6, 6, 1, 1, 0], [1, 3, 11, 8, 3, 2, 0],
         [1, 8, 100, 100, 3, 1, 1],      // more than one band of output rows
         [3, 4, 9, 7, 3, 2, 1], [4, 5, 5, 6, 3, 1, 2],    // small images side by side, borders written out
+        [5, 4, 4, 4, 3, 1, 1], [3, 6, 2, 2, 3, 1, 1],    // dx's convolution packs whole rows of padded images
+        [32, 16, 8, 8, 3, 1, 1],        // dWᵀ over 2048 pixels: the depth shared out to the cores
     ])
     func conv2d(c: [Int]) {
         let (batch, inChannels, height, width, kernel, stride, padding) = (c[0], c[1], c[2], c[3], c[4], c[5], c[6])

@@ -111,10 +111,14 @@ extension Fast {
     /// The convolution for a batch of small images: the patches of several images side by side in
     /// one im2col matrix, one GEMM for all of them into a `(C_out, images·pixels)` block, and that
     /// block copied to each image's place with the bias added.
+    ///
+    /// With stride 1 and output rows that divide a panel (8, 4, 2 or 1 pixels), the patches are not
+    /// written out: the GEMM packs them from the padded images (`ImagePatches(paddedImages:)`).
     private static func smallImagesConv2d(_ x: Tensor, _ g: Conv2DGeometry, weight: PanelSource, bias: Tensor?) -> Tensor {
         let batch = x.shape[0], outPlane = g.outHeight * g.outWidth
         let group = min(batch, imagesPerBand(g))
-        let columns = UnsafeMutablePointer<Float>.allocate(capacity: g.patchSize * group * outPlane)
+        let implicit = ImagePatches.takesWholeRows(paddedGeometry(g))
+        let columns = UnsafeMutablePointer<Float>.allocate(capacity: implicit ? 0 : g.patchSize * group * outPlane)
         let block = UnsafeMutablePointer<Float>.allocate(capacity: g.outChannels * group * outPlane)
         defer { columns.deallocate(); block.deallocate() }
         // Every element is written: each image's channels are copied from the block.
@@ -122,9 +126,17 @@ extension Fast {
         x.withUnsafePointer { x in out.withUnsafeMutablePointer { y in
             for first in stride(from: 0, to: batch, by: group) {
                 let images = first..<min(batch, first + group), width = images.count * outPlane
-                im2col(x, g, images: images, rows: 0..<g.outHeight, into: columns, rowLength: width)
-                gemm(m: g.outChannels, n: width, k: g.patchSize, a: weight, b: .matrix(.rowMajor(columns, rowLength: width)),
-                     c: block, ldc: width, accumulate: false)
+                if implicit {
+                    let (pixels, geometry) = paddedImages(x, g, images: images)
+                    defer { pixels.deallocate() }
+                    let patches = ImagePatches(paddedImages: pixels, geometry: geometry, images: images.count)
+                    gemm(m: g.outChannels, n: width, k: g.patchSize, a: weight, b: .patches(patches), c: block, ldc: width,
+                         accumulate: false)
+                } else {
+                    im2col(x, g, images: images, rows: 0..<g.outHeight, into: columns, rowLength: width)
+                    gemm(m: g.outChannels, n: width, k: g.patchSize, a: weight, b: .matrix(.rowMajor(columns, rowLength: width)),
+                         c: block, ldc: width, accumulate: false)
+                }
                 scatterImages(block, images: images, channels: g.outChannels, plane: outPlane, bias: bias, into: y)
             }
         }}
@@ -237,22 +249,22 @@ extension Fast {
                 }
             }
         }}}}
-        // dW = (dWᵀ)ᵀ.
-        dWeight.withUnsafeMutablePointer { dw in
-            for k in 0..<g.outChannels {
-                for q in 0..<g.patchSize { dw[k * g.patchSize + q] = dwT[q * g.outChannels + k] }
-            }
-        }
-        // db[k] = Σ over images and pixels of dY[n, k, ...], in Double.
-        let sums = dOut.withUnsafePointer { dy in
-            (0..<g.outChannels).map { k in
-                (0..<batch).reduce(0.0) { total, n in
-                    let plane = dy + (n * g.outChannels + k) * outPlane
-                    return (0..<outPlane).reduce(total) { $0 + Double(plane[$1]) }
+        // dW = (dWᵀ)ᵀ, and db[k] = Σ over images and pixels of dY[n, k, ...]: output channels shared
+        // out to the cores.
+        var biasSums = [Float](repeating: 0, count: g.outChannels)
+        dWeight.withUnsafeMutablePointer { dw in dOut.withUnsafePointer { dy in biasSums.withUnsafeMutableBufferPointer { db in
+            let (target, source) = (SendablePointer(dw), SendablePointer(dwT))
+            let (gradient, sums) = (SendablePointer(UnsafeMutablePointer(mutating: dy)), SendablePointer(db.baseAddress!))
+            Parallel.forEachChunk(of: g.outChannels, minimumChunk: 1) { channels in
+                for k in channels {
+                    for q in 0..<g.patchSize { target.pointer[k * g.patchSize + q] = source.pointer[q * g.outChannels + k] }
+                    var total = 0.0
+                    for n in 0..<batch { total += planeSum(gradient.pointer + (n * g.outChannels + k) * outPlane, count: outPlane) }
+                    sums.pointer[k] = Float(total)
                 }
             }
-        }
-        let dBias = Tensor(shape: [g.outChannels], scalars: sums.map { Float($0) })
+        }}}
+        let dBias = Tensor(shape: [g.outChannels], scalars: biasSums)
         if dxAsConvolution {
             // Directly, as in the training forward: gradients do not depend on Winograd's rounding.
             dx = Winograd.withoutIt {
@@ -260,6 +272,23 @@ extension Fast {
             }
         }
         return (dx, dWeight, dBias)
+    }
+
+    /// `Σ x[i]` over one image plane: eight lanes wide in Float over blocks of 1024 numbers, the
+    /// blocks added up in Double (a 512x512 plane would otherwise put 32768 terms in each lane).
+    @inline(__always)
+    static func planeSum(_ x: UnsafePointer<Float>, count: Int) -> Double {
+        var total = 0.0
+        let vectorEnd = count & ~7
+        for blockStart in stride(from: 0, to: vectorEnd, by: 1024) {
+            var lanes = SIMD8<Float>()
+            for i in stride(from: blockStart, to: min(vectorEnd, blockStart + 1024), by: 8) {
+                lanes += UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+            }
+            total += Double(lanes.sum())
+        }
+        for i in vectorEnd..<count { total += Double(x[i]) }
+        return total
     }
 
     /// W′ of the stride-1 backward, `(C_in, C_out, kH, kW)`: `W′[c, k, ky, kx] = W[k, c, kH−1−ky, kW−1−kx]`.
@@ -321,24 +350,15 @@ extension Fast {
     ///     cols[q, i·plane + p] = padded[i, c, ky + oy·s, kx + ox·s]     p = oy·W_out + ox,
     ///
     /// instead of a loop per output row that checks each pixel against the border (an 8x8 image's
-    /// rows are too short for that loop's overhead to pay).
+    /// rows are too short for that loop's overhead to pay). With stride 1, an output row of 8 or 4
+    /// pixels is one vector move.
     private static func wholeImagesIm2col(_ x: UnsafePointer<Float>, _ g: Conv2DGeometry, images: Range<Int>,
                                           into columns: UnsafeMutablePointer<Float>, rowLength pixels: Int) {
-        let (paddedHeight, paddedWidth) = (g.inHeight + 2 * g.padding, g.inWidth + 2 * g.padding)
-        let paddedPlane = paddedHeight * paddedWidth, outPlane = g.outHeight * g.outWidth
-        let padded = UnsafeMutablePointer<Float>.allocate(capacity: images.count * g.inChannels * paddedPlane)
+        let (padded, paddedGeometry) = paddedImages(x, g, images: images)
         defer { padded.deallocate() }
-        let source = SendablePointer(UnsafeMutablePointer(mutating: x)), target = SendablePointer(padded)
-        Parallel.forEachChunk(of: images.count * g.inChannels, minimumChunk: max(1, 16_384 / paddedPlane)) { planes in
-            for plane in planes {
-                let from = source.pointer + (images.lowerBound * g.inChannels + plane) * g.inHeight * g.inWidth
-                let to = target.pointer + plane * paddedPlane
-                to.update(repeating: 0, count: paddedPlane)
-                for y in 0..<g.inHeight {
-                    (to + (y + g.padding) * paddedWidth + g.padding).update(from: from + y * g.inWidth, count: g.inWidth)
-                }
-            }
-        }
+        let paddedWidth = paddedGeometry.inWidth, paddedPlane = paddedGeometry.inHeight * paddedWidth
+        let outPlane = g.outHeight * g.outWidth
+        let target = SendablePointer(padded)
         // Where output pixel p's window starts in a padded plane.
         var offsets = [Int](repeating: 0, count: outPlane)
         for oy in 0..<g.outHeight {
@@ -360,6 +380,13 @@ extension Fast {
                                     of: UnsafeRawPointer(corner + oy * paddedWidth).loadUnaligned(as: SIMD8<Float>.self),
                                     as: SIMD8<Float>.self)
                             }
+                        } else if g.stride == 1 && g.outWidth == 4 {
+                            // A 4x4 latent's row: half a vector.
+                            for oy in 0..<g.outHeight {
+                                UnsafeMutableRawPointer(row + oy * 4).storeBytes(
+                                    of: UnsafeRawPointer(corner + oy * paddedWidth).loadUnaligned(as: SIMD4<Float>.self),
+                                    as: SIMD4<Float>.self)
+                            }
                         } else {
                             for p in 0..<outPlane { row[p] = corner[table.pointer[p]] }
                         }
@@ -367,6 +394,36 @@ extension Fast {
                 }
             }
         }
+    }
+
+    /// `g` on its input with the zero border written out: padding 0, `2p` more rows and columns.
+    static func paddedGeometry(_ g: Conv2DGeometry) -> Conv2DGeometry {
+        var padded = g
+        padded.padding = 0
+        padded.inHeight += 2 * g.padding
+        padded.inWidth += 2 * g.padding
+        return padded
+    }
+
+    /// Images `images` of `x` with their zero border written out, `(images, C_in, H + 2p, W + 2p)`
+    /// (the caller deallocates it), and `g` for them: the same convolution with padding 0.
+    static func paddedImages(_ x: UnsafePointer<Float>, _ g: Conv2DGeometry, images: Range<Int>)
+        -> (UnsafeMutablePointer<Float>, Conv2DGeometry) {
+        let padded = paddedGeometry(g)
+        let paddedWidth = padded.inWidth, paddedPlane = padded.inHeight * padded.inWidth
+        let storage = UnsafeMutablePointer<Float>.allocate(capacity: images.count * g.inChannels * paddedPlane)
+        let source = SendablePointer(UnsafeMutablePointer(mutating: x)), target = SendablePointer(storage)
+        Parallel.forEachChunk(of: images.count * g.inChannels, minimumChunk: max(1, 16_384 / paddedPlane)) { planes in
+            for plane in planes {
+                let from = source.pointer + (images.lowerBound * g.inChannels + plane) * g.inHeight * g.inWidth
+                let to = target.pointer + plane * paddedPlane
+                if g.padding > 0 { to.update(repeating: 0, count: paddedPlane) }
+                for y in 0..<g.inHeight {
+                    (to + (y + g.padding) * paddedWidth + g.padding).update(from: from + y * g.inWidth, count: g.inWidth)
+                }
+            }
+        }
+        return (storage, padded)
     }
 
     /// The reverse of `im2col`: adds every entry of `cols` onto the input pixel it was read from.

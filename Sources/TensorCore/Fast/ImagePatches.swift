@@ -46,20 +46,45 @@ final class PaddedBand {
 /// The im2col matrix of one image, `(C_in·kH·kW, H_out·W_out)`, without storing it:
 /// `B[(c·kH + ky)·kW + kx, oy·W_out + ox] = x[c, oy·s + ky − p, ox·s + kx − p]`, zero where the
 /// window hangs over the padding. The GEMM asks for blocks of it in its packed 16-column panels.
+///
+/// Small images (an 8x8 latent has 64 pixels, four panels) come several at a time, already padded
+/// (`paddedImages`): their pixels side by side as the columns, `images` of them `imageStride`
+/// numbers apart. A panel then holds whole output rows of 8, 4, 2 or 1 pixels, each row of each
+/// patch row a few neighbouring input pixels.
 struct ImagePatches: @unchecked Sendable {
     let image: UnsafePointer<Float>
     let geometry: Conv2DGeometry
     /// The output row that column 0 stands for (convolutions run in bands of rows).
     let firstRow: Int
+    /// Whole images side by side (padding 0, stride 1, output rows that divide a panel).
+    let images: Int, imageStride: Int
     /// Patch row p = (c·kH + ky)·kW + kx reads input pixels at `windowOffsets[p]` from the window's
     /// top-left corner: channel plane c, row ky, column kx. Worked out once for every patch row, so
     /// that packing even a single panel does no division.
     private let windowOffsets: [Int]
 
     init(image: UnsafePointer<Float>, geometry g: Conv2DGeometry, firstRow: Int) {
+        self.init(image: image, geometry: g, firstRow: firstRow, images: 1)
+    }
+
+    /// The patches of `images` whole images stored one after the other, with their zero border
+    /// written out (`g.padding` 0, stride 1, `W_out` dividing 16: see `takesWholeRows`).
+    init(paddedImages: UnsafePointer<Float>, geometry g: Conv2DGeometry, images: Int) {
+        precondition(Self.takesWholeRows(g), "ImagePatches: \(g) is not a padded stride-1 geometry with short rows")
+        self.init(image: paddedImages, geometry: g, firstRow: 0, images: images)
+    }
+
+    /// Whether a panel of `g`'s patches is whole output rows read without a border check.
+    static func takesWholeRows(_ g: Conv2DGeometry) -> Bool {
+        g.padding == 0 && g.stride == 1 && g.outWidth <= nr && nr % g.outWidth == 0
+    }
+
+    private init(image: UnsafePointer<Float>, geometry g: Conv2DGeometry, firstRow: Int, images: Int) {
         self.image = image
         self.geometry = g
         self.firstRow = firstRow
+        self.images = images
+        self.imageStride = g.inChannels * g.inHeight * g.inWidth
         var offsets = [Int]()
         offsets.reserveCapacity(g.patchSize)
         for c in 0..<g.inChannels {
@@ -77,6 +102,9 @@ struct ImagePatches: @unchecked Sendable {
     /// output pixels, and its packed rows are the 16 input pixels under each weight of the window.
     func pack(columns: Range<Int>, depth: Range<Int>, into packed: UnsafeMutablePointer<Float>) {
         let g = geometry
+        if images > 1 || (Self.takesWholeRows(g) && g.outWidth < nr) {
+            return packWholeRows(columns: columns, depth: depth, into: packed)
+        }
         let offsets = windowOffsets[depth]
         var (oy, ox) = (firstRow + columns.lowerBound / g.outWidth, columns.lowerBound % g.outWidth)
         for (panel, first) in stride(from: 0, to: columns.count, by: nr).enumerated() {
@@ -102,6 +130,41 @@ struct ImagePatches: @unchecked Sendable {
             }
             ox += nr
             while ox >= g.outWidth { ox -= g.outWidth; oy += 1 }
+        }
+    }
+
+    /// Panels of whole output rows (`takesWholeRows`), of any image: row `r` of a panel is output
+    /// pixels `r·W_out ..< (r+1)·W_out` of it, which for patch row p are `W_out` neighbouring input
+    /// pixels from `windowOffsets[p]` past that output row's window corner. Zero past the last image.
+    private func packWholeRows(columns: Range<Int>, depth: Range<Int>, into packed: UnsafeMutablePointer<Float>) {
+        let g = geometry, width = g.outWidth, rowsPerPanel = nr / width, plane = g.outHeight * g.outWidth
+        let end = images * plane
+        var corners = [Int](repeating: -1, count: rowsPerPanel)
+        windowOffsets.withUnsafeBufferPointer { offsets in
+            for (panel, first) in stride(from: columns.lowerBound, to: columns.upperBound, by: nr).enumerated() {
+                // Where each row's window corner is, or -1 past the last image.
+                for r in 0..<rowsPerPanel {
+                    let column = first + r * width
+                    if column >= end || column >= columns.upperBound { corners[r] = -1; continue }
+                    let (n, pixel) = column.quotientAndRemainder(dividingBy: plane)
+                    corners[r] = n * imageStride + (firstRow + pixel / width) * g.inWidth
+                }
+                let out = packed + panel * nr * depth.count
+                for (step, p) in depth.enumerated() {
+                    let target = out + step * nr
+                    for r in 0..<rowsPerPanel {
+                        let row = target + r * width
+                        guard corners[r] >= 0 else { row.update(repeating: 0, count: width); continue }
+                        let source = UnsafeRawPointer(image + corners[r] + offsets[p])
+                        switch width {
+                        case 8: UnsafeMutableRawPointer(row).storeBytes(of: source.loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+                        case 4: UnsafeMutableRawPointer(row).storeBytes(of: source.loadUnaligned(as: SIMD4<Float>.self), as: SIMD4<Float>.self)
+                        case 2: UnsafeMutableRawPointer(row).storeBytes(of: source.loadUnaligned(as: SIMD2<Float>.self), as: SIMD2<Float>.self)
+                        default: row.update(from: source.assumingMemoryBound(to: Float.self), count: width)
+                        }
+                    }
+                }
+            }
         }
     }
 

@@ -66,7 +66,8 @@ public struct AdamW {
 
     /// One step: updates every parameter that has a gradient (parameters without one are left
     /// alone, as PyTorch skips parameters whose `.grad` is None).
-    public mutating func step(_ parameters: inout [String: Tensor], gradients: [String: Tensor]) {
+    /// With `gradientScale`, every gradient is first multiplied by it (gradient clipping's factor).
+    public mutating func step(_ parameters: inout [String: Tensor], gradients: [String: Tensor], gradientScale: Float = 1) {
         steps += 1
         let t = Float(steps)
         let correction1 = 1 - powf(beta1, t), correction2 = 1 - powf(beta2, t)
@@ -84,15 +85,31 @@ public struct AdamW {
             m.withUnsafeMutableBufferPointer { m in v.withUnsafeMutableBufferPointer { v in
                 let (theta, g) = (SendablePointer(theta), SendablePointer(UnsafeMutablePointer(mutating: g)))
                 let (m, v) = (SendablePointer(m.baseAddress!), SendablePointer(v.baseAddress!))
-                // Every number is updated on its own: the cores take blocks of them.
+                // Every number is updated on its own: the cores take blocks of them, eight at a time.
                 Parallel.forEachChunk(of: gradient.count, minimumChunk: 32_768) { range in
-                    for i in range {
-                        let gi = g.pointer[i]
-                        theta.pointer[i] *= decay
-                        m.pointer[i] = beta1 * m.pointer[i] + (1 - beta1) * gi
-                        v.pointer[i] = beta2 * v.pointer[i] + (1 - beta2) * gi * gi
-                        let denominator = v.pointer[i].squareRoot() / correction2Root + epsilon
-                        theta.pointer[i] -= stepSize * m.pointer[i] / denominator
+                    var i = range.lowerBound
+                    while i < range.upperBound {
+                        let lanes = min(8, range.upperBound - i)
+                        var (th, mi, vi, gi) = lanes == 8
+                            ? (load(theta.pointer + i), load(m.pointer + i), load(v.pointer + i), load(g.pointer + i))
+                            : (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
+                        for l in 0..<lanes where lanes < 8 {
+                            (th[l], mi[l], vi[l], gi[l]) = (theta.pointer[i + l], m.pointer[i + l], v.pointer[i + l], g.pointer[i + l])
+                        }
+                        gi *= gradientScale
+                        th *= decay
+                        mi = beta1 * mi + (1 - beta1) * gi
+                        vi = beta2 * vi + (1 - beta2) * gi * gi
+                        let denominator = vi.squareRoot() / correction2Root + epsilon
+                        th -= stepSize * mi / denominator
+                        if lanes == 8 {
+                            store(th, theta.pointer + i)
+                            store(mi, m.pointer + i)
+                            store(vi, v.pointer + i)
+                        } else {
+                            for l in 0..<lanes { (theta.pointer[i + l], m.pointer[i + l], v.pointer[i + l]) = (th[l], mi[l], vi[l]) }
+                        }
+                        i += lanes
                     }
                 }
             }}}}
@@ -101,4 +118,12 @@ public struct AdamW {
             secondMoments[name] = v
         }
     }
+}
+
+@inline(__always) private func load(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+}
+
+@inline(__always) private func store(_ x: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: x, as: SIMD8<Float>.self)
 }

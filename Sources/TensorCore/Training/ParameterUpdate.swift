@@ -37,10 +37,11 @@ public struct ParameterUpdate {
 
     /// Clips `gradients`, takes one AdamW step on `parameters` and moves the average.
     public mutating func apply(_ gradients: [String: Tensor], to parameters: inout [String: Tensor]) {
-        var gradients = gradients
         Profiler.measure("optimiser (clipping, AdamW, EMA)") {
-            lastGradientNorm = maxGradientNorm.map { clipGradientNorm(&gradients, maxNorm: $0) } ?? 0
-            optimiser.step(&parameters, gradients: gradients)
+            // Clipping's factor is applied inside AdamW's pass (the same numbers, one pass fewer).
+            lastGradientNorm = maxGradientNorm == nil ? 0 : gradientNorm(gradients)
+            let scale = maxGradientNorm.map { clippingFactor(norm: lastGradientNorm, maxNorm: $0) } ?? 1
+            optimiser.step(&parameters, gradients: gradients, gradientScale: scale)
             averaged?.update(parameters)
         }
     }
