@@ -37,9 +37,11 @@ let package = Package(
         // The innermost loops (GEMM register tile, vector exp, half-precision widening), compiled
         // once per instruction set and chosen at run time (see TensorCore's InstructionSet.swift).
         .target(name: "_CKernels"),
+        // Worker threads for the parallel loops, which spin briefly before they sleep (workers.c).
+        .target(name: "_CWorkers"),
 
         // MARK: Libraries
-        .target(name: "TensorCore", dependencies: ["_CMemory", "_CKernels"], exclude: ["README.md", "Fast/NOTES.md"]),
+        .target(name: "TensorCore", dependencies: ["_CMemory", "_CKernels", "_CWorkers"], exclude: ["README.md", "Fast/NOTES.md"]),
         // Its tests reach internal pieces (chunk writer, CRC, plot axes), which are declared
         // `package` for them.
         .target(name: "FrameExport", dependencies: ["TensorCore", "_CLibPNG", "_CLibGD"]),

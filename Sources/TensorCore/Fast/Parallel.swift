@@ -1,6 +1,8 @@
 import Dispatch
 import Foundation
 
+import _CWorkers
+
 /// Splits work across the CPU's cores.
 ///
 /// Every heavy operation (GEMM, convolution, attention, normalisation) cuts its work into
@@ -17,13 +19,25 @@ public enum Parallel {
     }()
 
     /// Runs `body(i)` for every `i` in `0..<count`, in parallel when there is more than one piece.
-    @inlinable
+    ///
+    /// The pieces go to the calling thread and `threadCount − 1` worker threads that stay awake for
+    /// a moment between loops (Sources/_CWorkers/workers.c), so that a short loop does not start
+    /// with a wake-up; while those are busy with another thread's loop, to libdispatch's threads.
+    /// A loop started inside a piece runs on that piece's thread.
     public static func forEach(_ count: Int, _ body: (Int) -> Void) {
         if count <= 0 { return }
         if count == 1 || threadCount == 1 {
             for i in 0..<count { body(i) }
-        } else {
-            DispatchQueue.concurrentPerform(iterations: count, execute: body)
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            var loop = body
+            let ran = withUnsafeMutablePointer(to: &loop) { loop in
+                workers_run(count, Int32(threadCount - 1), loop) { context, index in
+                    context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(index)
+                }
+            }
+            if ran == 0 { DispatchQueue.concurrentPerform(iterations: count, execute: body) }
         }
     }
 
