@@ -275,8 +275,7 @@ private func attentionBackward(_ dOut: Tensor, query: Tensor, key: Tensor, value
                 // dS = P ⊙ (dP − Σ P ⊙ dP) / √d, into dP's place.
                 for i in 0..<rows {
                     let p = probabilities + i * s, dp = dProbabilities + i * s
-                    var dot: Float = 0
-                    for j in 0..<s { dot += p[j] * dp[j] }
+                    let dot = dotProduct(p, dp, count: s)
                     for j in 0..<s { dp[j] = p[j] * (dp[j] - dot) * scale }
                 }
                 // dQ = dS · K for this block, dK (+)= dSᵀ · Q.
@@ -294,4 +293,17 @@ private func attentionBackward(_ dOut: Tensor, query: Tensor, key: Tensor, value
         }
     }}}}}}}}
     return (dq, dk, dV)
+}
+
+/// `Σ a[j]·b[j]`, eight lanes wide (a row of attention scores: at most a few thousand terms).
+@inline(__always)
+private func dotProduct(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+    var lanes = SIMD8<Float>()
+    let vectorEnd = count & ~7
+    for j in stride(from: 0, to: vectorEnd, by: 8) {
+        lanes += UnsafeRawPointer(a + j).loadUnaligned(as: SIMD8<Float>.self) * UnsafeRawPointer(b + j).loadUnaligned(as: SIMD8<Float>.self)
+    }
+    var sum = lanes.sum()
+    for j in vectorEnd..<count { sum += a[j] * b[j] }
+    return sum
 }

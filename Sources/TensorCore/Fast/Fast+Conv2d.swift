@@ -209,8 +209,9 @@ extension Fast {
         let batch = x.shape[0], outPlane = g.outHeight * g.outWidth
         let dxAsConvolution = stride == 1 && g.kernelHeight == g.kernelWidth && padding < g.kernelHeight
         var dx = Tensor.zeros(dxAsConvolution ? [0] : x.shape), dWeight = Tensor.zeros(weight.shape)
-        // A band: `group` whole images, or (group 1) `bandRows` rows of one image.
-        let group = min(batch, imagesPerBand(g))
+        // A band: `group` whole images, or (group 1) `bandRows` rows of one image. Its im2col matrix
+        // is kept to about 4 MB, so that the GEMM reads it back from the cache, not from memory.
+        let group = min(batch, imagesPerBand(g), max(1, (1 << 20) / max(1, g.patchSize * outPlane)))
         let bandRows = group > 1 ? g.outHeight : max(1, bandPixels / g.outWidth)
         let bandWidth = group * min(outPlane, bandRows * g.outWidth)
         let columns = UnsafeMutablePointer<Float>.allocate(capacity: g.patchSize * bandWidth)

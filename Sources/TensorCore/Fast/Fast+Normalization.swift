@@ -41,9 +41,12 @@ extension Tensor {
                         // Fold normalisation and affine into one multiply-add per element.
                         let scale = invStd * (gamma?[channel] ?? 1)
                         let shift = (beta?[channel] ?? 0) - mean * scale
-                        scaleAndShift(src.pointer + start + c * inner, into: dst.pointer + start + c * inner,
-                                      count: inner, scale: scale, shift: shift, silu: silu)
+                        let (from, to) = (src.pointer + start + c * inner, dst.pointer + start + c * inner)
+                        for i in 0..<inner { to[i] = from[i] * scale + shift }
                     }
+                    // The SiLU on the group just written, while it is still in the cache (one call
+                    // for all its channels: a 2x2 latent's channel is only four numbers).
+                    if silu { Activation.silu.apply(dst.pointer + start, into: dst.pointer + start, count: groupSize) }
                 }
             })
         }
@@ -99,13 +102,4 @@ func meanAndInverseStd(_ x: UnsafePointer<Float>, count: Int, eps: Float) -> (Fl
     let mean = sum / Double(count)
     let variance = max(0, sumSquares / Double(count) - mean * mean)
     return (Float(mean), Float(1 / (variance + Double(eps)).squareRoot()))
-}
-
-/// `to[i] = from[i] · scale + shift`, followed by SiLU if asked (on the row just written, while it
-/// is still in the cache).
-@inline(__always)
-func scaleAndShift(_ from: UnsafePointer<Float>, into to: UnsafeMutablePointer<Float>, count: Int,
-                   scale: Float, shift: Float, silu applySiLU: Bool) {
-    for i in 0..<count { to[i] = from[i] * scale + shift }
-    if applySiLU { Activation.silu.apply(to, into: to, count: count) }
 }

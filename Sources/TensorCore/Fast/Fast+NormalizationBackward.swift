@@ -30,20 +30,26 @@ extension Fast {
                     let n = task / groups, firstChannel = task % groups * perGroup
                     let start = (n * channels + firstChannel) * pixels, m = perGroup * pixels
                     let (mean, r) = statistics(xs.pointer + start, count: m, eps: eps)
+                    // dz = dy, or with the fused SiLU dy · silu'(z), z = γ·x̂ + β (folded into one
+                    // multiply-add per channel as in the forward), for the whole group at once.
+                    let dzGroup = dxs.pointer + start, dyGroup = gs.pointer + start
+                    if silu {
+                        for c in firstChannel..<(firstChannel + perGroup) {
+                            let offset = (n * channels + c) * pixels
+                            let x = xs.pointer + offset, dz = dxs.pointer + offset
+                            let a = r * (gamma?[c] ?? 1), b = (beta?[c] ?? 0) - mean * a
+                            for i in 0..<pixels { dz[i] = x[i] * a + b }
+                        }
+                        Activation.siluDerivative.apply(dzGroup, into: dzGroup, count: m)
+                        for i in 0..<m { dzGroup[i] *= dyGroup[i] }
+                    } else {
+                        dzGroup.update(from: dyGroup, count: m)
+                    }
                     var sumD = 0.0, sumDX = 0.0
                     for c in firstChannel..<(firstChannel + perGroup) {
                         let offset = (n * channels + c) * pixels
-                        let x = xs.pointer + offset, g = gs.pointer + offset, dz = dxs.pointer + offset
-                        let scale = gamma?[c] ?? 1, shift = beta?[c] ?? 0
-                        if silu {
-                            // dz = dy · silu'(z), z = γ·x̂ + β folded into one multiply-add as in the forward.
-                            let a = r * scale, b = shift - mean * a
-                            for i in 0..<pixels { dz[i] = x[i] * a + b }
-                            Activation.siluDerivative.apply(dz, into: dz, count: pixels)
-                            for i in 0..<pixels { dz[i] *= g[i] }
-                        } else {
-                            dz.update(from: g, count: pixels)
-                        }
+                        let x = xs.pointer + offset, dz = dxs.pointer + offset
+                        let scale = gamma?[c] ?? 1
                         let (dBeta, dGamma) = sumsOfGradient(dz, x: x, mean: mean, r: r, count: pixels)
                         pg.pointer[n * channels + c] = dGamma
                         pb.pointer[n * channels + c] = dBeta

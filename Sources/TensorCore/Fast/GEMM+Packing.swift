@@ -153,6 +153,16 @@ func packPanel(_ x: MatrixOperand, outer: Range<Int>, depth: Range<Int>, width: 
         case 14: packRowsSideBySide(x, first: outer.lowerBound, depth: depth, rows: 14, into: packed)
         default: packRowsSideBySide(x, first: outer.lowerBound, depth: depth, rows: width, into: packed)
         }
+    } else if full && x.rowStride == 1 {
+        // A stored transposed (or B row-major): the panel's `width` values at each depth step are
+        // neighbours in memory, one short copy per step.
+        switch width {
+        case 2: copySteps(x, first: outer.lowerBound, depth: depth, width: 2, into: packed)
+        case 6: copySteps(x, first: outer.lowerBound, depth: depth, width: 6, into: packed)
+        case 14: copySteps(x, first: outer.lowerBound, depth: depth, width: 14, into: packed)
+        case 16: copySteps(x, first: outer.lowerBound, depth: depth, width: 16, into: packed)
+        default: copySteps(x, first: outer.lowerBound, depth: depth, width: width, into: packed)
+        }
     } else {
         for p in depth {
             for i in 0..<width {
@@ -160,6 +170,19 @@ func packPanel(_ x: MatrixOperand, outer: Range<Int>, depth: Range<Int>, width: 
             }
             out += width
         }
+    }
+}
+
+/// `width` neighbouring values per depth step: `packed[p·width + i] = X[first + i, depth.lower + p]`
+/// for X with unit row stride.
+@inline(__always)
+private func copySteps(_ x: MatrixOperand, first: Int, depth: Range<Int>, width: Int,
+                       into packed: UnsafeMutablePointer<Float>) {
+    var out = packed
+    for p in depth {
+        let source = x.pointer + (first &+ p &* x.columnStride)
+        for i in 0..<width { out[i] = source[i] }
+        out += width
     }
 }
 
