@@ -3,8 +3,9 @@
 // inputs and weights. Training calls these; their formulas are in the `Reference` files, each
 // beside its forward.
 //
-// The matrix products (linear, convolution) have fast twins on the GEMM and follow the kernel
-// switch; the others run their plain versions for now, and a kernel tally counts them as such.
+// Each has a fast twin (Fast/) and follows the kernel switch, except the few that cost nothing
+// next to the networks around them (softmax alone, embedding lookup, the losses): those run their
+// plain versions, and a kernel tally counts them as such.
 
 // MARK: - Matrix products and convolution
 
@@ -94,7 +95,8 @@ extension Tensor {
 
 /// The gradient of `upsampledNearest(height:width:)` with respect to its input of `inputShape`.
 public func upsampleNearestBackward(_ dy: Tensor, inputShape: [Int]) -> Tensor {
-    Kernels.runPlain("upsample backward") { Reference.upsampleNearestBackward(dy, inputShape: inputShape) }
+    Kernels.run("upsample backward", reference: { Reference.upsampleNearestBackward(dy, inputShape: inputShape) },
+                fast: { Fast.upsampleNearestBackward(dy, inputShape: inputShape) })
 }
 
 /// The gradient of `embeddingLookup(ids, table:)` with respect to the table.
@@ -105,7 +107,8 @@ public func embeddingBackward(_ dy: Tensor, ids: [[Int]], tableShape: [Int]) -> 
 /// The gradient of `x.addingChannelwise(values)` with respect to the values (the gradient with
 /// respect to `x` is `dy` itself).
 public func addChannelwiseBackward(_ dy: Tensor, valuesShape: [Int]) -> Tensor {
-    Kernels.runPlain("add per channel backward") { Reference.addChannelwiseBackward(dy, valuesShape: valuesShape) }
+    Kernels.run("add per channel backward", reference: { Reference.addChannelwiseBackward(dy, valuesShape: valuesShape) },
+                fast: { Fast.addChannelwiseBackward(dy, valuesShape: valuesShape) })
 }
 
 // MARK: - Losses (Reference+Losses.swift)

@@ -238,4 +238,28 @@ extension BackwardTwinTests {
         let fast = Fast.gegluBackward(halves, x: x), plain = Reference.gegluBackward(halves, x: x)
         #expect(fast.maxAbsDifference(plain) < 1e-5)
     }
+
+    @Test("upsampling backward: each pixel collects its copies' gradients, doubling and odd sizes",
+          arguments: [([2, 3, 4, 5], 8, 10), ([1, 2, 3, 3], 7, 5), ([3, 4, 1, 1], 2, 2)])
+    func upsample(shape: [Int], height: Int, width: Int) {
+        let dy = randomTensor([shape[0], shape[1], height, width], seed: 20)
+        let fast = Fast.upsampleNearestBackward(dy, inputShape: shape)
+        let plain = Reference.upsampleNearestBackward(dy, inputShape: shape)
+        // The same few terms in the same order: identical.
+        #expect(fast.shape == shape && fast.scalars == plain.scalars)
+    }
+
+    @Test("per-channel add backward: sums of channel planes, per channel or per (sample, channel)",
+          arguments: [[2, 3, 5, 7], [1, 1, 1, 1], [3, 4, 64, 64]])
+    func addChannelwise(shape: [Int]) {
+        let dy = randomTensor(shape, seed: 21)
+        for valuesShape in [[shape[1]], [shape[0], shape[1]]] {
+            let fast = Fast.addChannelwiseBackward(dy, valuesShape: valuesShape)
+            let plain = Reference.addChannelwiseBackward(dy, valuesShape: valuesShape)
+            // The plain version adds its n = N·H·W terms (|term| ≤ 1) one by one in Float, each
+            // addition rounding by up to 2⁻²⁴ of a partial sum: up to about n·6e-8 apart.
+            let terms = Float(shape[0] * shape[2] * shape[3])
+            #expect(fast.shape == valuesShape && fast.maxAbsDifference(plain) < 1e-7 * terms)
+        }
+    }
 }

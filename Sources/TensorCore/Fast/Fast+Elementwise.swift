@@ -80,6 +80,31 @@ extension Fast {
         }
         return out
     }
+
+    /// `Reference.addChannelwiseBackward`: the gradient of each added value is the sum of its
+    /// channel plane's gradients (over the samples too, for one value per channel). Channels are
+    /// shared out to the cores; each sum runs as `planeSum`.
+    public static func addChannelwiseBackward(_ dOut: Tensor, valuesShape: [Int]) -> Tensor {
+        let batch = dOut.shape[0], channels = dOut.shape[1]
+        let plane = dOut.count / (batch * channels), perSample = valuesShape.count == 2
+        return Profiler.measure("elementwise") {
+            Tensor(shape: valuesShape, unsafeUninitialized: { dv in
+                dOut.withUnsafePointer { dy in
+                    let source = SendablePointer(UnsafeMutablePointer(mutating: dy)), target = SendablePointer(dv.baseAddress!)
+                    Parallel.forEachChunk(of: channels, minimumChunk: max(1, 16_384 / max(1, batch * plane))) { range in
+                        for c in range {
+                            var total = 0.0
+                            for n in 0..<batch {
+                                let sum = planeSum(source.pointer + (n * channels + c) * plane, count: plane)
+                                if perSample { target.pointer[n * channels + c] = Float(sum) } else { total += sum }
+                            }
+                            if !perSample { target.pointer[c] = Float(total) }
+                        }
+                    }
+                }
+            })
+        }
+    }
 }
 
 extension Tensor {

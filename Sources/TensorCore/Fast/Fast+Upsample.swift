@@ -34,3 +34,30 @@ extension Fast {
         }
     }
 }
+
+extension Fast {
+    /// `Reference.upsampleNearestBackward`, one channel plane per piece of work: each input pixel
+    /// adds up the gradients of the output pixels that copied it, found as in the forward.
+    public static func upsampleNearestBackward(_ dOut: Tensor, inputShape: [Int]) -> Tensor {
+        let planes = inputShape[0] * inputShape[1], h = inputShape[2], w = inputShape[3]
+        let outHeight = dOut.shape[2], outWidth = dOut.shape[3]
+        let rows = (0..<outHeight).map { nearestSource($0, from: h, to: outHeight) }
+        let columns = (0..<outWidth).map { nearestSource($0, from: w, to: outWidth) }
+        return Profiler.measure("elementwise") {
+            Tensor(shape: inputShape, unsafeUninitialized: { dx in
+                dOut.withUnsafePointer { dy in
+                    let src = SendablePointer(UnsafeMutablePointer(mutating: dy)), dst = SendablePointer(dx.baseAddress!)
+                    Parallel.forEachChunk(of: planes, minimumChunk: max(1, 4096 / max(1, outHeight * outWidth))) { range in
+                        for p in range {
+                            let from = src.pointer + p * outHeight * outWidth, to = dst.pointer + p * h * w
+                            to.update(repeating: 0, count: h * w)
+                            for (y, sy) in rows.enumerated() {
+                                for (x, sx) in columns.enumerated() { to[sy * w + sx] += from[y * outWidth + x] }
+                            }
+                        }
+                    }
+                }
+            })
+        }
+    }
+}
