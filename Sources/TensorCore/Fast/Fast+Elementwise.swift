@@ -88,22 +88,32 @@ extension Fast {
         let batch = dOut.shape[0], channels = dOut.shape[1]
         let plane = dOut.count / (batch * channels), perSample = valuesShape.count == 2
         return Profiler.measure("elementwise") {
-            Tensor(shape: valuesShape, unsafeUninitialized: { dv in
-                dOut.withUnsafePointer { dy in
-                    let source = SendablePointer(UnsafeMutablePointer(mutating: dy)), target = SendablePointer(dv.baseAddress!)
-                    Parallel.forEachChunk(of: channels, minimumChunk: max(1, 16_384 / max(1, batch * plane))) { range in
-                        for c in range {
-                            var total = 0.0
-                            for n in 0..<batch {
-                                let sum = planeSum(source.pointer + (n * channels + c) * plane, count: plane)
-                                if perSample { target.pointer[n * channels + c] = Float(sum) } else { total += sum }
-                            }
-                            if !perSample { target.pointer[c] = Float(total) }
-                        }
+            computing(valuesShape, from: dOut, pieces: channels, minimumChunk: max(1, 16_384 / max(1, batch * plane))) { dy, dv, range in
+                for c in range {
+                    var total = 0.0
+                    for n in 0..<batch {
+                        let sum = planeSum(dy + (n * channels + c) * plane, count: plane)
+                        if perSample { dv[n * channels + c] = Float(sum) } else { total += sum }
                     }
+                    if !perSample { dv[c] = Float(total) }
                 }
-            })
+            }
         }
+    }
+
+    /// A new tensor of `shape` that `body(input, output, pieces)` writes from `input`, for pieces
+    /// of `0..<count` shared out to the cores (at least `minimumChunk` a core). Every number of the
+    /// output must be written.
+    static func computing(_ shape: [Int], from input: Tensor, pieces count: Int, minimumChunk: Int,
+                          _ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Range<Int>) -> Void) -> Tensor {
+        Tensor(shape: shape, unsafeUninitialized: { output in
+            input.withUnsafePointer { x in
+                let source = SendablePointer(UnsafeMutablePointer(mutating: x)), target = SendablePointer(output.baseAddress!)
+                Parallel.forEachChunk(of: count, minimumChunk: minimumChunk) { range in
+                    body(source.pointer, target.pointer, range)
+                }
+            }
+        })
     }
 }
 

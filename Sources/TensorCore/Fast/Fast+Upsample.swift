@@ -44,20 +44,15 @@ extension Fast {
         let rows = (0..<outHeight).map { nearestSource($0, from: h, to: outHeight) }
         let columns = (0..<outWidth).map { nearestSource($0, from: w, to: outWidth) }
         return Profiler.measure("elementwise") {
-            Tensor(shape: inputShape, unsafeUninitialized: { dx in
-                dOut.withUnsafePointer { dy in
-                    let src = SendablePointer(UnsafeMutablePointer(mutating: dy)), dst = SendablePointer(dx.baseAddress!)
-                    Parallel.forEachChunk(of: planes, minimumChunk: max(1, 4096 / max(1, outHeight * outWidth))) { range in
-                        for p in range {
-                            let from = src.pointer + p * outHeight * outWidth, to = dst.pointer + p * h * w
-                            to.update(repeating: 0, count: h * w)
-                            for (y, sy) in rows.enumerated() {
-                                for (x, sx) in columns.enumerated() { to[sy * w + sx] += from[y * outWidth + x] }
-                            }
-                        }
+            computing(inputShape, from: dOut, pieces: planes, minimumChunk: max(1, 4096 / max(1, outHeight * outWidth))) { dy, dx, range in
+                for p in range {
+                    let from = dy + p * outHeight * outWidth, to = dx + p * h * w
+                    to.update(repeating: 0, count: h * w)
+                    for (y, sy) in rows.enumerated() {
+                        for (x, sx) in columns.enumerated() { to[sy * w + sx] += from[y * outWidth + x] }
                     }
                 }
-            })
+            }
         }
     }
 }

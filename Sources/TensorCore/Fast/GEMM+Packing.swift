@@ -193,8 +193,27 @@ private func packRowsSideBySide(_ x: MatrixOperand, first: Int, depth: Range<Int
                                 into packed: UnsafeMutablePointer<Float>) {
     let start = x.pointer + (first &* x.rowStride &+ depth.lowerBound)
     var out = packed
-    for p in 0..<depth.count {
+    var p = 0
+    if rows == 6 {
+        // Eight steps at a time: one vector load per row, then the 6x8 block written step by step.
+        while p + 8 <= depth.count {
+            let r0 = eight(start, p), r1 = eight(start + x.rowStride, p), r2 = eight(start + 2 &* x.rowStride, p)
+            let r3 = eight(start + 3 &* x.rowStride, p), r4 = eight(start + 4 &* x.rowStride, p)
+            let r5 = eight(start + 5 &* x.rowStride, p)
+            for j in 0..<8 {
+                out[0] = r0[j]; out[1] = r1[j]; out[2] = r2[j]; out[3] = r3[j]; out[4] = r4[j]; out[5] = r5[j]
+                out += 6
+            }
+            p += 8
+        }
+    }
+    while p < depth.count {
         for i in 0..<rows { out[i] = start[i &* x.rowStride &+ p] }
         out += rows
+        p += 1
     }
+}
+
+@inline(__always) private func eight(_ row: UnsafePointer<Float>, _ p: Int) -> SIMD8<Float> {
+    UnsafeRawPointer(row + p).loadUnaligned(as: SIMD8<Float>.self)
 }
