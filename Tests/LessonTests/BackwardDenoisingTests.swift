@@ -122,7 +122,7 @@ struct BackwardDenoisingTests {
     ])
     func badInput(_ bad: BadInput) throws {
         let folder = try LessonRunner.temporaryFolder()
-        try "just words".write(to: folder.appendingPathComponent("notes.txt"), atomically: true, encoding: .utf8)
+        try "just words".write(to: folder.appendingPathComponent("notes.txt"), atomically: false, encoding: .utf8)
         let arguments = bad.arguments.map { $0 == "TINY" ? Self.tinyCheckpoint : $0 }
         let run = try LessonRunner.run("backward-denoising", ["--no-pause", "--output", "out"] + arguments, in: folder)
         #expect(run.status != 0)
@@ -133,7 +133,7 @@ struct BackwardDenoisingTests {
     @Test("an output folder that cannot be created is named in the error")
     func blockedOutputFolder() throws {
         let folder = try LessonRunner.temporaryFolder()
-        try "a file, not a folder".write(to: folder.appendingPathComponent("taken"), atomically: true, encoding: .utf8)
+        try "a file, not a folder".write(to: folder.appendingPathComponent("taken"), atomically: false, encoding: .utf8)
         let run = try LessonRunner.run("backward-denoising", ["--no-pause", "--output", "taken/out", "--size", "16"], in: folder)
         #expect(run.status == 1)
         #expect(run.errors.contains("taken/out"))

@@ -123,7 +123,7 @@ struct CrossAttentionTests {
     ])
     func badInput(_ bad: BadInput) throws {
         let folder = try LessonRunner.temporaryFolder()
-        try "just words".write(to: folder.appendingPathComponent("notes.txt"), atomically: true, encoding: .utf8)
+        try "just words".write(to: folder.appendingPathComponent("notes.txt"), atomically: false, encoding: .utf8)
         let run = try LessonRunner.run("cross-attention", ["--no-pause", "--output", "out"] + bad.arguments, in: folder)
         #expect(run.status != 0)
         #expect(run.errors.contains(bad.message), "stderr was: \(run.errors)")
@@ -147,7 +147,7 @@ struct CrossAttentionTests {
     @Test("an output folder that cannot be created is named in the error")
     func blockedOutputFolder() throws {
         let folder = try LessonRunner.temporaryFolder()
-        try "a file, not a folder".write(to: folder.appendingPathComponent("taken"), atomically: true, encoding: .utf8)
+        try "a file, not a folder".write(to: folder.appendingPathComponent("taken"), atomically: false, encoding: .utf8)
         let run = try LessonRunner.run("cross-attention", ["--no-pause", "--output", "taken/out"], in: folder)
         #expect(run.status == 1)
         #expect(run.errors.contains("taken/out"))

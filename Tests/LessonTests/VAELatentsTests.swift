@@ -89,7 +89,7 @@ struct VAELatentsTests {
     ])
     func badInput(_ bad: BadInput) throws {
         let folder = try LessonRunner.temporaryFolder()
-        try "just words".write(to: folder.appendingPathComponent("notes.txt"), atomically: true, encoding: .utf8)
+        try "just words".write(to: folder.appendingPathComponent("notes.txt"), atomically: false, encoding: .utf8)
         try NumPyFile.write(Tensor.zeros([1, 3, 8, 8]), to: folder.appendingPathComponent("three-channels.npy").path)
         try NumPyFile.write(Tensor(repeating: .nan, shape: [1, 4, 8, 8]), to: folder.appendingPathComponent("not-finite.npy").path)
         try NumPyFile.write(Tensor.zeros([1, 4, 8, 8]), to: folder.appendingPathComponent("whole.npy").path)
@@ -108,7 +108,7 @@ struct VAELatentsTests {
     @Test("an output folder that cannot be created is named in the error")
     func blockedOutputFolder() throws {
         let folder = try LessonRunner.temporaryFolder()
-        try "a file, not a folder".write(to: folder.appendingPathComponent("taken"), atomically: true, encoding: .utf8)
+        try "a file, not a folder".write(to: folder.appendingPathComponent("taken"), atomically: false, encoding: .utf8)
         let run = try LessonRunner.run("vae-latents", ["--no-pause", "--output", "taken/out"], in: folder)
         #expect(run.status == 1)
         #expect(run.errors.contains("taken/out"))

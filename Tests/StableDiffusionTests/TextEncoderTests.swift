@@ -180,7 +180,7 @@ struct TextConfigurationTests {
     ])
     func invalid(json: String, message: String) throws {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("config-\(UUID().uuidString).json")
-        try json.write(to: url, atomically: true, encoding: .utf8)
+        try json.write(to: url, atomically: false, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: url) }
         #expect(throws: CheckpointError.corrupt(url.path, message)) { try CLIPTextConfiguration.load(url) }
     }

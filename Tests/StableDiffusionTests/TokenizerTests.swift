@@ -192,10 +192,10 @@ struct TokenizerFileTests {
         try JSONEncoder().encode(builtInTokenizer.vocabulary).write(to: tokenizerFolder.appendingPathComponent("vocab.json"))
         let merges = builtInTokenizer.bpe.ranks.sorted { $0.value < $1.value }.map { "\($0.key.left) \($0.key.right)" }
         try ("#version: 0.2\n" + merges.joined(separator: "\n") + "\n")
-            .write(to: tokenizerFolder.appendingPathComponent("merges.txt"), atomically: true, encoding: .utf8)
+            .write(to: tokenizerFolder.appendingPathComponent("merges.txt"), atomically: false, encoding: .utf8)
         if let padding {
             try "{\"pad_token\": {\"content\": \"\(padding)\"}}"
-                .write(to: tokenizerFolder.appendingPathComponent("special_tokens_map.json"), atomically: true, encoding: .utf8)
+                .write(to: tokenizerFolder.appendingPathComponent("special_tokens_map.json"), atomically: false, encoding: .utf8)
         }
         return folder
     }
@@ -240,22 +240,22 @@ struct TokenizerFileTests {
         try FileManager.default.removeItem(at: merges)
         #expect(throws: TokenizerError.missingFile(merges.path)) { try CLIPTokenizer(diffusersFolder: folder) }
 
-        try "#version: 0.2\ni n\nthis line has three\n".write(to: merges, atomically: true, encoding: .utf8)
+        try "#version: 0.2\ni n\nthis line has three\n".write(to: merges, atomically: false, encoding: .utf8)
         #expect(throws: TokenizerError.malformed(merges.path, "line 3 is not a merge \"left right\": 'this line has three'")) {
             try CLIPTokenizer(vocabularyFile: vocabulary, mergesFile: merges)
         }
 
-        try "i n\n".write(to: merges, atomically: true, encoding: .utf8)
+        try "i n\n".write(to: merges, atomically: false, encoding: .utf8)
         #expect(throws: TokenizerError.malformed(merges.path, "1 merges, expected 48894")) {
             try CLIPTokenizer(mergesFile: merges)
         }
-        try "{\"a\": 0, \"<|startoftext|>\": 1}".write(to: vocabulary, atomically: true, encoding: .utf8)
+        try "{\"a\": 0, \"<|startoftext|>\": 1}".write(to: vocabulary, atomically: false, encoding: .utf8)
         #expect(throws: TokenizerError.missingToken("<|endoftext|>", file: vocabulary.path)) {
             try CLIPTokenizer(vocabularyFile: vocabulary, mergesFile: merges)
         }
-        try "{\"a\": 0, \"b\": 5}".write(to: vocabulary, atomically: true, encoding: .utf8)
+        try "{\"a\": 0, \"b\": 5}".write(to: vocabulary, atomically: false, encoding: .utf8)
         #expect(throws: TokenizerError.self) { try CLIPTokenizer(vocabularyFile: vocabulary, mergesFile: merges) }
-        try "[1, 2, 3]".write(to: vocabulary, atomically: true, encoding: .utf8)
+        try "[1, 2, 3]".write(to: vocabulary, atomically: false, encoding: .utf8)
         #expect(throws: TokenizerError.malformed(vocabulary.path, "expected a JSON object of token → id")) {
             try CLIPTokenizer(vocabularyFile: vocabulary, mergesFile: merges)
         }

@@ -267,8 +267,7 @@ public final class CLIPTokenizer: @unchecked Sendable {
                      ("special_tokens_map.json", try json(map)), ("tokenizer_config.json", try json(config))]
         for (name, data) in files {
             let url = folder.appendingPathComponent(name)
-            // .atomic: written to a temporary file, then renamed into place.
-            do { try data.write(to: url, options: .atomic) } catch {
+            do { try FileReplacement.write(data, to: url) } catch {
                 throw TokenizerError.unwritable(url.path, error.localizedDescription)
             }
         }

@@ -78,7 +78,7 @@ public enum DiffusersFolderWriter {
     static func writeJSON(_ object: [String: Any], to url: URL) throws {
         do {
             let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-            try (data + Data("\n".utf8)).write(to: url, options: .atomic)
+            try FileReplacement.write(data + Data("\n".utf8), to: url)
         } catch {
             throw CheckpointError.unwritable(url.path, error.localizedDescription)
         }
