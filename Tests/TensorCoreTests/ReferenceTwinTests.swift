@@ -239,6 +239,19 @@ extension BackwardTwinTests {
         #expect(fast.maxAbsDifference(plain) < 1e-5)
     }
 
+    @Test("permutes that are batches of transposes move the same numbers as the plain walk",
+          arguments: [[2, 3, 5, 7], [1, 64, 8, 8], [3, 17, 33, 1], [1, 1, 1, 1]])
+    func transposes(shape: [Int]) {
+        let x = randomTensor(shape, seed: 22)
+        // (N, C, H·W) → (N, H·W, C), as the transformers turn a feature map into tokens, and back.
+        let tokens = x.reshaped([shape[0], shape[1], shape[2] * shape[3]])
+        let fast = tokens.permuted([0, 2, 1]), plain = tokens.permutedCopy([0, 2, 1])
+        #expect(fast.shape == plain.shape && fast.scalars == plain.scalars)
+        #expect(fast.permuted([0, 2, 1]).scalars == tokens.scalars)
+        let matrix = x.reshaped([shape[0] * shape[1], shape[2] * shape[3]])
+        #expect(matrix.transposed.scalars == matrix.permutedCopy([1, 0]).scalars)
+    }
+
     @Test("upsampling backward: each pixel collects its copies' gradients, doubling and odd sizes",
           arguments: [([2, 3, 4, 5], 8, 10), ([1, 2, 3, 3], 7, 5), ([3, 4, 1, 1], 2, 2)])
     func upsample(shape: [Int], height: Int, width: Int) {
