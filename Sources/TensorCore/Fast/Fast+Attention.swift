@@ -301,7 +301,7 @@ private func dotProduct(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, co
     var lanes = SIMD8<Float>()
     let vectorEnd = count & ~7
     for j in stride(from: 0, to: vectorEnd, by: 8) {
-        lanes += UnsafeRawPointer(a + j).loadUnaligned(as: SIMD8<Float>.self) * UnsafeRawPointer(b + j).loadUnaligned(as: SIMD8<Float>.self)
+        lanes += eight(a, j) * eight(b, j)
     }
     var sum = lanes.sum()
     for j in vectorEnd..<count { sum += a[j] * b[j] }

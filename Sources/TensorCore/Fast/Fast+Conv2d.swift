@@ -275,21 +275,10 @@ extension Fast {
         return (dx, dWeight, dBias)
     }
 
-    /// `Σ x[i]` over one image plane: eight lanes wide in Float over blocks of 1024 numbers, the
-    /// blocks added up in Double (a 512x512 plane would otherwise put 32768 terms in each lane).
+    /// `Σ x[i]` over one image plane (`blockSums`).
     @inline(__always)
     static func planeSum(_ x: UnsafePointer<Float>, count: Int) -> Double {
-        var total = 0.0
-        let vectorEnd = count & ~7
-        for blockStart in stride(from: 0, to: vectorEnd, by: 1024) {
-            var lanes = SIMD8<Float>()
-            for i in stride(from: blockStart, to: min(vectorEnd, blockStart + 1024), by: 8) {
-                lanes += UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
-            }
-            total += Double(lanes.sum())
-        }
-        for i in vectorEnd..<count { total += Double(x[i]) }
-        return total
+        blockSums(count, vector: { eight(x, $0) }, scalar: { x[$0] })
     }
 
     /// W′ of the stride-1 backward, `(C_in, C_out, kH, kW)`: `W′[c, k, ky, kx] = W[k, c, kH−1−ky, kW−1−kx]`.

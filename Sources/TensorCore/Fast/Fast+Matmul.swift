@@ -98,9 +98,7 @@ extension Fast {
                         let row = source.pointer + r * columns
                         var j = 0
                         while j + 8 <= columns {
-                            let v = UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self)
-                                + UnsafeRawPointer(sums + j).loadUnaligned(as: SIMD8<Float>.self)
-                            UnsafeMutableRawPointer(sums + j).storeBytes(of: v, as: SIMD8<Float>.self)
+                            store(eight(row, j) + eight(sums, j), sums, j)
                             j += 8
                         }
                         while j < columns { sums[j] += row[j]; j += 1 }

@@ -118,9 +118,9 @@ extension Fast {
 /// two passes so that a large mean does not swallow a small spread; sums eight lanes wide in
 /// Float over blocks of 1024 numbers, the blocks added up in Double.
 private func statistics(_ x: UnsafePointer<Float>, count: Int, eps: Float) -> (mean: Float, r: Float) {
-    let mean = blockSums(count, vector: { vector(x, $0) }, scalar: { x[$0] }) / Double(count)
+    let mean = blockSums(count, vector: { eight(x, $0) }, scalar: { x[$0] }) / Double(count)
     let center = Float(mean)
-    let squares = blockSums(count, vector: { i in let d = vector(x, i) - center; return d * d },
+    let squares = blockSums(count, vector: { i in let d = eight(x, i) - center; return d * d },
                             scalar: { i in let d = x[i] - center; return d * d })
     return (center, Float(1 / (squares / Double(count) + Double(eps)).squareRoot()))
 }
@@ -129,30 +129,8 @@ private func statistics(_ x: UnsafePointer<Float>, count: Int, eps: Float) -> (m
 @inline(__always)
 private func sumsOfGradient(_ dz: UnsafePointer<Float>, x: UnsafePointer<Float>, mean: Float, r: Float, count: Int)
     -> (Float, Float) {
-    let sum = blockSums(count, vector: { vector(dz, $0) }, scalar: { dz[$0] })
-    let sumTimesHat = blockSums(count, vector: { i in vector(dz, i) * ((vector(x, i) - mean) * r) },
+    let sum = blockSums(count, vector: { eight(dz, $0) }, scalar: { dz[$0] })
+    let sumTimesHat = blockSums(count, vector: { i in eight(dz, i) * ((eight(x, i) - mean) * r) },
                                 scalar: { i in dz[i] * ((x[i] - mean) * r) })
     return (Float(sum), Float(sumTimesHat))
-}
-
-/// Eight numbers from `p + i`.
-@inline(__always)
-private func vector(_ p: UnsafePointer<Float>, _ i: Int) -> SIMD8<Float> {
-    UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
-}
-
-/// `Σ term(i)` over `0..<count`: `vector(i)` gives the eight terms from `i` (for `i` a multiple of 8
-/// with eight numbers left), `scalar(i)` the single term at `i` (for the rest). Eight lanes in
-/// Float over blocks of 1024 numbers, the blocks added up in Double.
-@inline(__always)
-private func blockSums(_ count: Int, vector: (Int) -> SIMD8<Float>, scalar: (Int) -> Float) -> Double {
-    var total = 0.0
-    let vectorEnd = count & ~7
-    for blockStart in stride(from: 0, to: vectorEnd, by: 1024) {
-        var lanes = SIMD8<Float>()
-        for i in stride(from: blockStart, to: min(vectorEnd, blockStart + 1024), by: 8) { lanes += vector(i) }
-        total += Double(lanes.sum())
-    }
-    for i in vectorEnd..<count { total += Double(scalar(i)) }
-    return total
 }

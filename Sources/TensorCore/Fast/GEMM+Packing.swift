@@ -214,6 +214,3 @@ private func packRowsSideBySide(_ x: MatrixOperand, first: Int, depth: Range<Int
     }
 }
 
-@inline(__always) private func eight(_ row: UnsafePointer<Float>, _ p: Int) -> SIMD8<Float> {
-    UnsafeRawPointer(row + p).loadUnaligned(as: SIMD8<Float>.self)
-}

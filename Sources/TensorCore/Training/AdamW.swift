@@ -91,7 +91,7 @@ public struct AdamW {
                     while i < range.upperBound {
                         let lanes = min(8, range.upperBound - i)
                         var (th, mi, vi, gi) = lanes == 8
-                            ? (load(theta.pointer + i), load(m.pointer + i), load(v.pointer + i), load(g.pointer + i))
+                            ? (eight(theta.pointer, i), eight(m.pointer, i), eight(v.pointer, i), eight(g.pointer, i))
                             : (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
                         for l in 0..<lanes where lanes < 8 {
                             (th[l], mi[l], vi[l], gi[l]) = (theta.pointer[i + l], m.pointer[i + l], v.pointer[i + l], g.pointer[i + l])
@@ -103,9 +103,9 @@ public struct AdamW {
                         let denominator = vi.squareRoot() / correction2Root + epsilon
                         th -= stepSize * mi / denominator
                         if lanes == 8 {
-                            store(th, theta.pointer + i)
-                            store(mi, m.pointer + i)
-                            store(vi, v.pointer + i)
+                            store(th, theta.pointer, i)
+                            store(mi, m.pointer, i)
+                            store(vi, v.pointer, i)
                         } else {
                             for l in 0..<lanes { (theta.pointer[i + l], m.pointer[i + l], v.pointer[i + l]) = (th[l], mi[l], vi[l]) }
                         }
@@ -118,12 +118,4 @@ public struct AdamW {
             secondMoments[name] = v
         }
     }
-}
-
-@inline(__always) private func load(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
-}
-
-@inline(__always) private func store(_ x: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: x, as: SIMD8<Float>.self)
 }
