@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 //
 // Stable Diffusion, explained by running it: a plain-Swift tensor core, the SD 1.x model on top of it,
 // a PNG/GIF frame exporter on libpng and libgd, and one executable per lesson.
@@ -22,6 +22,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The classroom page's web server and its WebSocket; none of Hummingbird's optional traits.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0", traits: []),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.0"),
     ],
     targets: [
         // MARK: C libraries, seen through system-library targets (implementation details: underscored)
@@ -52,9 +55,16 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // The classroom page (`sd classroom`): a web server, its queue of generations, the page itself.
+        .target(name: "Classroom", dependencies: [
+            "TensorCore", "FrameExport", "StableDiffusion", "LessonKit",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+        ], exclude: ["README.md"], resources: [.copy("Page")]),
+
         // MARK: Command-line tools
         .executableTarget(name: "sd", dependencies: [
-            "StableDiffusion", "FrameExport", "LessonKit",
+            "StableDiffusion", "FrameExport", "LessonKit", "Classroom",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "sd-bench", dependencies: [
@@ -90,6 +100,11 @@ let package = Package(
         .testTarget(name: "StableDiffusionTests", dependencies: ["StableDiffusion"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "LessonTests", dependencies: ["LessonKit"]),
+        .testTarget(name: "ClassroomTests", dependencies: [
+            "Classroom",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
+        ]),
     ],
     swiftLanguageModes: [.v5]
 )

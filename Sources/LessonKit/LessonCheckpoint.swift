@@ -9,6 +9,11 @@ public struct LessonModel: Sendable {
     /// True for the shipped shapes model (`Examples/tiny-shapes`), found because nothing was named.
     public let isShapesModel: Bool
 
+    public init(path: String, isShapesModel: Bool) {
+        self.path = path
+        self.isShapesModel = isShapesModel
+    }
+
     /// The guidance scale the shapes model draws best with: at SD's usual 7.5 its shapes bulge and
     /// its colours bleed (lesson 4 shows why), so its lessons default to 3.
     public static let shapesGuidance: Float = 3

@@ -1,5 +1,6 @@
 import Foundation
 import FrameExport
+import LessonKit
 import StableDiffusion
 import TensorCore
 
@@ -29,13 +30,8 @@ final class FrameRecorder {
         let start = Date()
         // Frames are at most 256 px on the long side, so a 50-step GIF stays small.
         let side = min(256, max(width, height))
-        let frameWidth = width * side / max(width, height), frameHeight = height * side / max(width, height)
-        let noisy = picture(step.latents).resized(width: frameWidth, height: frameHeight)
-        let clean = picture(step.predictedOriginal).resized(width: frameWidth, height: frameHeight)
-        var caption = String(format: "step %d/%d   t = %.0f", step.index + 1, step.count, step.timestep)
-        if let sigma = step.sigma { caption += String(format: "   sigma = %.3f", sigma) }
-        frames.append(RGBImage.sideBySide([noisy, clean], labels: ["noisy latent x_t", "predicted x_0"])
-            .captioned(caption))
+        frames.append(DenoisingFrame.picture(noisy: picture(step.latents), clean: picture(step.predictedOriginal),
+                                             step: step, side: side))
         frameSeconds += Date().timeIntervalSince(start)
     }
 
@@ -50,11 +46,7 @@ final class FrameRecorder {
         return RGBImage(tensor: colours.rgb(latents))
     }
 
-    func animation() -> AnimatedGIF {
-        var gif = AnimatedGIF()
-        for (i, frame) in frames.enumerated() { gif.addFrame(frame, delay: i == frames.count - 1 ? 150 : 25) }
-        return gif
-    }
+    func animation() -> AnimatedGIF { DenoisingFrame.animation(frames) }
 
     func writeFrames(to folder: String) throws {
         for (i, frame) in frames.enumerated() {

@@ -127,9 +127,7 @@ struct Generate: ParsableCommand {
         }
         progress.finish()
 
-        let parameters = describe(request)
-        try RGBImage(tensor: result.image).writePNG(to: output, text: ["parameters": parameters, "prompt": prompt,
-                                                                        "negative_prompt": negativePrompt])
+        try AtomicFile.write(GeneratedPicture.pngData(result.image, request: request, extras: extraParameters()), to: output)
         print("wrote \(output)")
         if let gif {
             try recorder.animation().write(to: gif)
@@ -197,15 +195,13 @@ struct Generate: ParsableCommand {
         return "note: this model never learned the word\(unknown.count == 1 ? "" : "s") \(list) (its vocabulary of \(tokenizer.vocabularySize) tokens comes from its training captions); it reads them as pieces with no meaning and follows the rest of the prompt"
     }
 
-    func describe(_ request: GenerationRequest) -> String {
-        var parts = ["prompt: \(request.prompt)", "negative prompt: \(request.negativePrompt)",
-                     "steps: \(request.steps)", "cfg: \(request.guidanceScale)", "seed: \(request.seed)",
-                     "size: \(request.width)x\(request.height)", "scheduler: \(request.scheduler.rawValue)"]
-        if let initImage { parts += ["init image: \(initImage)", "strength: \(request.strength)"] }
+    /// What the picture's `parameters` note says beyond the request's own settings.
+    func extraParameters() -> [String] {
+        var parts: [String] = []
+        if let initImage { parts += ["init image: \(initImage)", "strength: \(strength)"] }
         if let vae { parts.append("vae: \(vae)") }
         if decoder == .taesd, let taesd { parts.append("decoder: taesd \(taesd)") }
-        parts += loras.map { "lora: \($0.path) at \($0.strength)" }
-        return parts.joined(separator: ", ")
+        return parts + loras.map { "lora: \($0.path) at \($0.strength)" }
     }
 }
 

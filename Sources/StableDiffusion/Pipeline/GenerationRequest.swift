@@ -1,3 +1,4 @@
+import Foundation
 import TensorCore
 
 /// Everything that decides the picture `generate` makes.
@@ -86,10 +87,31 @@ public enum PictureDecoder: String, Sendable, CaseIterable {
 /// A request that cannot be run, with the reason in words.
 public enum GenerationError: Error, CustomStringConvertible, Equatable {
     case invalid(String)
+    /// The caller's `CancellationFlag` was set.
+    case cancelled
 
     public var description: String {
         switch self {
         case .invalid(let message): return message
+        case .cancelled: return "the generation was cancelled"
         }
     }
+}
+
+/// A stop sign for a generation, set from another thread and looked at between steps.
+///
+/// ```swift
+/// let stop = CancellationFlag()
+/// DispatchQueue.global().asyncAfter(deadline: .now() + 5) { stop.cancel() }
+/// _ = try pipeline.generate(request, cancellation: stop)   // throws GenerationError.cancelled after 5 s
+/// ```
+public final class CancellationFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var set = false
+
+    public init() {}
+
+    public func cancel() { lock.withLock { set = true } }
+
+    public var isSet: Bool { lock.withLock { set } }
 }

@@ -155,8 +155,11 @@ public final class StableDiffusionPipeline {
     /// - Parameters:
     ///   - crossAttentionObserver: sees the attention probabilities of every cross-attention
     ///     layer during every UNet call (batch index 0 is the negative prompt when guidance is on).
+    ///   - cancellation: looked at before every denoising step; once another thread has set it,
+    ///     `generate` stops and throws `GenerationError.cancelled` (a server whose browser went away).
     ///   - onStep: called after every denoising step.
     public func generate(_ request: GenerationRequest, crossAttentionObserver: CrossAttentionObserver? = nil,
+                         cancellation: CancellationFlag? = nil,
                          onStep: ((DenoisingStep) -> Void)? = nil) throws -> GenerationResult {
         try request.validate()
         try checkComplete(for: request)
@@ -190,8 +193,9 @@ public final class StableDiffusionPipeline {
             latents = generator.randn(latentShape) * scheduler.initNoiseSigma
         }
 
-        timed("denoising") {
+        try timed("denoising") {
             for (position, i) in stepIndices.enumerated() {
+                if cancellation?.isSet == true { throw GenerationError.cancelled }
                 let t = scheduler.timesteps[i]
                 let input = scheduler.scaleModelInput(latents, stepIndex: i)
                 var noise: Tensor, unconditional: Tensor?, text: Tensor?

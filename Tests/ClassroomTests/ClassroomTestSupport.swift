@@ -1,0 +1,50 @@
+import Classroom
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import LessonKit
+import NIOCore
+
+/// The shipped shapes model and servers around it, for the classroom's tests.
+enum ClassroomTestSupport {
+    static let projectFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+    static let shapesModel = LessonModel(path: projectFolder.appendingPathComponent("Examples/tiny-shapes").path,
+                                         isShapesModel: true)
+    /// Loaded once: the tests share it, as a server's pages do (the queue keeps runs apart).
+    static let model: ClassroomModel = try! ClassroomModel(shapesModel)
+
+    /// A server on a free loopback port.
+    static func application(queue: GenerationQueue = GenerationQueue(), limits: ClassroomLimits = ClassroomLimits())
+        -> some ApplicationProtocol {
+        ClassroomServer(model: model, queue: queue, limits: limits).application(host: "127.0.0.1", port: 0)
+    }
+
+    /// The folder of the built executables (the test bundle sits next to them).
+    static var productsFolder: URL {
+        var folder = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        while !FileManager.default.fileExists(atPath: folder.appendingPathComponent("sd").path), folder.pathComponents.count > 1 {
+            folder.deleteLastPathComponent()
+        }
+        return folder
+    }
+
+    /// Runs the built `sd` with `arguments`; returns its exit status.
+    static func sd(_ arguments: [String]) throws -> Int32 {
+        let process = Process()
+        process.executableURL = productsFolder.appendingPathComponent("sd")
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.filter { $0.key != "SD_CHECKPOINT" }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    static func json(_ buffer: ByteBuffer) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(buffer: buffer))) as? [String: Any] ?? [:]
+    }
+
+    static func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
+}
