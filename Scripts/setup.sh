@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the two C libraries the frame exporter is built on (libpng, libgd) when they are missing.
-# Debian/Ubuntu only; elsewhere install libpng and gd with your package manager.
+# Installs the two C libraries the frame exporter is built on (libpng, libgd) when they are missing,
+# and with --with-browser also Chromium, which the classroom page's browser test drives headless.
+# Debian/Ubuntu only; elsewhere install libpng and gd (and Chromium) with your package manager.
 set -euo pipefail
 
 missing=()
@@ -10,6 +11,9 @@ if command -v pkg-config >/dev/null 2>&1; then
     pkg-config --exists gdlib || missing+=(libgd-dev)
 else
     missing+=(libpng-dev libgd-dev)
+fi
+if [ "${1:-}" = "--with-browser" ] && ! command -v chromium >/dev/null 2>&1; then
+    missing+=(chromium)
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then

@@ -6,7 +6,7 @@ import FrameExport
 //
 // The page sends:
 //   {"type": "generate", "run": "a", "settings": {ClassroomSettings}}   — queue a run ("run" is the page's label for it)
-//   {"type": "cancel", "run": "a"}                                       — drop it, queued or running
+//   {"type": "cancel"}                                                    — drop this page's runs, waiting or running
 // The server answers with `hello` once, then for each run `queued` (whenever its place changes),
 // `started`, one `step` per denoising step, and `done` or `failed`; `busy` when the queue is full.
 

@@ -28,7 +28,7 @@ struct PageConnection {
                         sender.yield(FailedMessage(run: nil, message: "the page sends JSON text, not binary messages").jsonText())
                         continue
                     }
-                    handle(text, sender: sender, runs: &runs)
+                    await handle(text, sender: sender, runs: &runs)
                 }
             } catch {
                 // A message over the size limit (or a broken connection) ends the connection; the
@@ -40,7 +40,9 @@ struct PageConnection {
         await writer.value
     }
 
-    private func handle(_ text: String, sender: AsyncStream<String>.Continuation, runs: inout TaskGroup<Void>) {
+    /// One message from the page. A cancel is done before the next message is read, so a
+    /// generate sent right after it is never dropped by it.
+    private func handle(_ text: String, sender: AsyncStream<String>.Continuation, runs: inout TaskGroup<Void>) async {
         guard let message = try? JSONDecoder().decode(PageMessage.self, from: Data(text.utf8)) else {
             sender.yield(FailedMessage(run: nil, message: "the message is not valid JSON with a 'type'").jsonText())
             return
@@ -54,7 +56,7 @@ struct PageConnection {
             }
             runs.addTask { await generate(settings, run: run, sender: sender) }
         case "cancel":
-            runs.addTask { await server.queue.dropWork(of: id) }
+            await server.queue.dropWork(of: id)
         default:
             sender.yield(FailedMessage(run: run, message: "unknown message type '\(message.type.prefix(40))'").jsonText())
         }

@@ -28,10 +28,10 @@ struct GenerationQueueTests {
         var all: [Int] { lock.withLock { runs } }
     }
 
-    /// Waits (briefly) until the queue holds `count` runs.
+    /// Waits (briefly) until a run is running and `count` runs wait behind it.
     func waitUntil(_ queue: GenerationQueue, waiting count: Int) async throws {
-        for _ in 0..<500 where await queue.state.waiting != count { try await Task.sleep(for: .milliseconds(2)) }
-        #expect(await queue.state.waiting == count)
+        for _ in 0..<2_000 where await queue.state != (count, true) { try await Task.sleep(for: .milliseconds(2)) }
+        #expect(await queue.state == (count, true))
     }
 
     @Test("runs take turns in order; one beyond the bound is told the queue is full")
