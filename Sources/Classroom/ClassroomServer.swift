@@ -38,8 +38,9 @@ public struct ClassroomServer: Sendable {
         page = PageFiles()
     }
 
-    /// The whole server, ready to `runService()` (or to test).
-    public func application(host: String = "127.0.0.1", port: Int = 8080)
+    /// The whole server, ready to `runService()` (or to test); `onRunning` is called once it listens.
+    public func application(host: String = "127.0.0.1", port: Int = 8080,
+                            onRunning: @escaping @Sendable (any Channel) async -> Void = { _ in })
         -> some ApplicationProtocol {
         let router = Router(context: Context.self)
         routes(router)
@@ -51,7 +52,8 @@ public struct ClassroomServer: Sendable {
             router: router,
             server: .http1WebSocketUpgrade(webSocketRouter: webSockets,
                                            configuration: .init(ws: .init(maxFrameSize: limits.messageBytes))),
-            configuration: .init(address: .hostname(host, port: port), serverName: "sd classroom"))
+            configuration: .init(address: .hostname(host, port: port), serverName: "sd classroom"),
+            onServerRunning: onRunning)
     }
 
     func routes(_ router: Router<Context>) {

@@ -43,19 +43,37 @@ struct ClassroomCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard let chosen = LessonCheckpoint.model(checkpoint) else {
-            throw ValidationError("the classroom needs a model: pass --checkpoint PATH (\"none\" is for the lessons' built-in material)")
+            throw LessonError("the classroom needs a model: pass --checkpoint PATH (\"none\" is for the lessons' built-in material)")
         }
-        guard chosen.isShapesModel || !chosen.path.isEmpty else { throw ValidationError("no checkpoint given") }
         print("loading \(chosen.name) ...")
         let model: ClassroomModel
-        do { model = try ClassroomModel(chosen) } catch { throw ValidationError("cannot use checkpoint: \(error)") }
+        do { model = try ClassroomModel(chosen) } catch { throw LessonError("cannot use checkpoint: \(error)") }
         let server = ClassroomServer(model: model, queue: GenerationQueue(capacity: queue))
-        let shown = host == "0.0.0.0" ? "127.0.0.1" : host
-        print("""
-            sd classroom: \(model.info.name), \(model.info.side)x\(model.info.side) pictures
-            open http://\(shown):\(port)/ in a browser\(host == "127.0.0.1" ? " (this computer only; --host 0.0.0.0 opens it to the network)" : "")
-            press Ctrl-C to stop
-            """)
-        try await server.application(host: host, port: port).runService()
+        let (host, port, info) = (self.host, self.port, model.info)
+        let application = server.application(host: host, port: port) { _ in
+            let shown = host == "0.0.0.0" ? "127.0.0.1" : host
+            print("""
+                sd classroom: \(info.name), \(info.side)x\(info.side) pictures
+                open http://\(shown):\(port)/ in a browser\(host == "127.0.0.1" ? " (this computer only; --host 0.0.0.0 opens it to the network)" : "")
+                press Ctrl-C to stop
+                """)
+        }
+        do {
+            try await application.runService()
+        } catch {
+            throw LessonError(Self.listeningProblem(error, host: host, port: port))
+        }
+    }
+
+    /// A failure to listen, in words: the usual ones are a port in use and an unknown address.
+    static func listeningProblem(_ error: any Error, host: String, port: Int) -> String {
+        let text = "\(error)"
+        if text.contains("Address already in use") {
+            return "cannot listen on \(host):\(port): the port is already in use (another sd classroom?); choose another with --port"
+        }
+        if text.contains("UnknownHost") || text.contains("Cannot assign requested address") {
+            return "cannot listen on \(host):\(port): this computer has no such address; use 127.0.0.1, 0.0.0.0 or one of its own addresses (hostname -I)"
+        }
+        return "cannot listen on \(host):\(port): \(text)"
     }
 }

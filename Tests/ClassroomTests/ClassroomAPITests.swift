@@ -26,7 +26,7 @@ struct ClassroomAPITests {
             let prompt = (try JSONSerialization.jsonObject(with: Data(item.json.utf8)) as! [String: Any])["prompt"] as! String
             let file = folder.appendingPathComponent("\(index).png").path
             let status = try Support.sd(["generate", "--checkpoint", Support.shapesModel.path, "--prompt", prompt, "--output", file] + item.arguments)
-            #expect(status == 0)
+            #expect(status.status == 0)
             let expected = try Data(contentsOf: URL(fileURLWithPath: file))
             try await Support.application().test(.router) { client in
                 try await client.execute(uri: "/api/generate", method: .post, body: Support.body(item.json)) { response in

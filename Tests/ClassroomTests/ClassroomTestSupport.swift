@@ -29,17 +29,20 @@ enum ClassroomTestSupport {
         return folder
     }
 
-    /// Runs the built `sd` with `arguments`; returns its exit status.
-    static func sd(_ arguments: [String]) throws -> Int32 {
+    /// Runs the built `sd` with `arguments`; returns its exit status and what it wrote to stderr.
+    @discardableResult
+    static func sd(_ arguments: [String]) throws -> (status: Int32, errors: String) {
         let process = Process()
         process.executableURL = productsFolder.appendingPathComponent("sd")
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.filter { $0.key != "SD_CHECKPOINT" }
+        let errors = Pipe()
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        process.standardError = errors
         try process.run()
+        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        return process.terminationStatus
+        return (process.terminationStatus, text)
     }
 
     static func json(_ buffer: ByteBuffer) -> [String: Any] {
