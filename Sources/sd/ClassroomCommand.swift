@@ -57,6 +57,7 @@ struct ClassroomCommand: AsyncParsableCommand {
                 open http://\(shown):\(port)/ in a browser\(host == "127.0.0.1" ? " (this computer only; --host 0.0.0.0 opens it to the network)" : "")
                 press Ctrl-C to stop
                 """)
+            fflush(stdout)   // shown at once even when the output goes to a file
         }
         do {
             try await application.runService()
