@@ -80,6 +80,7 @@ public struct StepMessage: Encodable, Sendable {
 public struct DoneMessage: Encodable, Sendable {
     public let type = "done"
     public let run: String
+    /// The final picture as a PNG data URL (the same file as at `png`).
     public let image: String
     public let png: String, gif: String
     public let seconds: Double

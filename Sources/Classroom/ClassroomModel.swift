@@ -50,7 +50,6 @@ public final class ClassroomModel: @unchecked Sendable {
     public struct FinishedRun: Sendable {
         public let png: Data
         public let gif: Data
-        public let image: String   // data URL of the final picture
         public let seconds: Double
     }
 
@@ -90,10 +89,9 @@ public final class ClassroomModel: @unchecked Sendable {
             frames.append(DenoisingFrame.picture(noisy: noisy, clean: clean, step: step,
                                                  side: min(256, max(noisy.width, noisy.height) * 4)))
         }
-        let image = RGBImage(tensor: result.image)
         return FinishedRun(png: try GeneratedPicture.pngData(result.image, request: request),
                            gif: try DenoisingFrame.animation(frames).encoded(),
-                           image: image.pngDataURL(), seconds: Date().timeIntervalSince(start))
+                           seconds: Date().timeIntervalSince(start))
     }
 
     /// A latent as a picture: through the VAE when that is cheap, else the colour projection.

@@ -73,7 +73,7 @@ struct PageConnection {
                 try model.watch(request, run: run, cancellation: cancelled) { sender.yield($0.jsonText()) }
             }
             let saved = server.runs.add(finished)
-            sender.yield(DoneMessage(run: run, image: finished.image, png: "/api/runs/\(saved).png",
+            sender.yield(DoneMessage(run: run, image: "data:image/png;base64," + finished.png.base64EncodedString(), png: "/api/runs/\(saved).png",
                                      gif: "/api/runs/\(saved).gif", seconds: finished.seconds).jsonText())
         } catch ClassroomError.busy(let message) {
             sender.yield(BusyMessage(run: run, message: message).jsonText())
