@@ -661,7 +661,8 @@ function fillFormFromUrl() {
 /** Without a link's settings, start from what the model draws best. */
 function applyDefaults(model) {
   const query = new URLSearchParams(location.search);
-  if (!$('prompt').value) $('prompt').value = model.examplePrompt;
+  // A link's prompt is kept even when empty (an unconditional picture).
+  if (!query.has('prompt')) $('prompt').value = model.examplePrompt;
   if (!query.has('cfg')) $('cfg').value = String(model.suggestedCfg);
   $('cfg-b').value = String(model.suggestedCfg);
   fillSwapWords();
