@@ -42,7 +42,7 @@ struct LCMSchedulerTests {
 
     @Test("fresh noise between steps, none after the last: one draw per step but the last")
     func noiseDraws() throws {
-        var scheduler = try LCMScheduler(steps: 3)
+        let scheduler = try LCMScheduler(steps: 3)
         var generator = TorchGenerator(seed: 9)
         let x = generator.randn([1, 4, 2, 2])
         var draws = TorchGenerator(seed: 9)

@@ -73,6 +73,24 @@ struct PipelineTests {
         #expect(step.textNoise!.maxAbsDifference(Self.reference("txt2img.ddim.step0.noise_pred_text")) < 1e-4)
     }
 
+    @Test("a cancellation flag set during a step stops the run before the next one")
+    func cancellation() throws {
+        let pipeline = try Self.pipeline("tiny/tiny-sd.safetensors")
+        let stop = CancellationFlag()
+        var seen: [Int] = []
+        #expect(throws: GenerationError.cancelled) {
+            _ = try pipeline.generate(Self.request(.ddim), cancellation: stop, onStep: { step in
+                seen.append(step.index)
+                if step.index == 1 { stop.cancel() }
+            })
+        }
+        #expect(seen == [0, 1])
+        // A flag that is never set changes nothing.
+        var steps = 0
+        _ = try pipeline.generate(Self.request(.ddim), cancellation: CancellationFlag(), onStep: { _ in steps += 1 })
+        #expect(steps == 4)
+    }
+
     @Test("img2img (DDIM, strength 0.6): the same three steps and picture as diffusers")
     func imageToImage() throws {
         let pipeline = try Self.pipeline("tiny/tiny-sd.safetensors")
