@@ -9,6 +9,7 @@ import FrameExport
 //   {"type": "cancel"}                                                    — drop this page's runs, waiting or running
 // The server answers with `hello` once, then for each run `queued` (whenever its place changes),
 // `started`, one `step` per denoising step, and `done` or `failed`; `busy` when the queue is full.
+// Every page also gets `class` whenever the class's state changes (pages, queue, gallery).
 
 /// Sent once, when a page connects: which model is loaded and what it draws best with.
 public struct HelloMessage: Encodable, Sendable {
@@ -98,6 +99,33 @@ public struct BusyMessage: Encodable, Sendable {
     public let type = "busy"
     public let run: String?
     public let message: String
+}
+
+/// The whole class, sent to every page when it changes.
+public struct ClassMessage: Encodable, Sendable {
+    public let type = "class"
+    /// Pages open now.
+    public let pages: Int
+    /// Runs waiting in the queue.
+    public let waiting: Int
+    /// The prompt being drawn now, if any.
+    public let drawing: String?
+    /// The class's latest pictures, newest first.
+    public let gallery: [GalleryEntry]
+}
+
+/// One finished picture of the class: a thumbnail, the full picture's address, and the settings
+/// that make it again (`sd generate`'s names, defaults filled in).
+public struct GalleryEntry: Encodable, Sendable {
+    public let thumbnail: String
+    public let png: String
+    public let settings: ClassroomSettings
+
+    package init(thumbnail: String, png: String, settings: ClassroomSettings) {
+        self.thumbnail = thumbnail
+        self.png = png
+        self.settings = settings
+    }
 }
 
 /// What the page sends.

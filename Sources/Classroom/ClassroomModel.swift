@@ -51,6 +51,8 @@ public final class ClassroomModel: @unchecked Sendable {
         public let png: Data
         public let gif: Data
         public let seconds: Double
+        /// The picture at most 128 pixels a side, as a PNG data URL (for the class's gallery).
+        public let thumbnail: String
     }
 
     /// Runs `request` and tells `send` what happens: `started`, then one `step` per denoising step
@@ -91,7 +93,8 @@ public final class ClassroomModel: @unchecked Sendable {
         }
         return FinishedRun(png: try GeneratedPicture.pngData(result.image, request: request),
                            gif: try DenoisingFrame.animation(frames).encoded(),
-                           seconds: Date().timeIntervalSince(start))
+                           seconds: Date().timeIntervalSince(start),
+                           thumbnail: RGBImage(tensor: result.image).thumbnail(maxSide: 128).pngDataURL())
     }
 
     /// A latent as a picture: through the VAE when that is cheap, else the colour projection.

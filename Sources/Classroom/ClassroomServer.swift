@@ -27,6 +27,7 @@ public struct ClassroomServer: Sendable {
     public let queue: GenerationQueue
     public let limits: ClassroomLimits
     let runs = RecentRuns()
+    let hub: ClassroomHub
     let pictures: NoisingPictures
     let page: PageFiles
 
@@ -34,6 +35,7 @@ public struct ClassroomServer: Sendable {
         self.model = model
         self.queue = queue
         self.limits = limits
+        hub = ClassroomHub(queue: queue)
         pictures = NoisingPictures(alphasCumprod: model.alphasCumprod)
         page = PageFiles()
     }

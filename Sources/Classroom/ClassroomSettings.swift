@@ -110,6 +110,13 @@ extension ClassroomSettings {
         return request
     }
 
+    /// The settings of `request`, every one named (what a shared link or the gallery needs).
+    public init(_ request: GenerationRequest) {
+        self.init(prompt: request.prompt, negativePrompt: request.negativePrompt, seed: request.seed,
+                  steps: request.steps, cfg: request.guidanceScale, scheduler: request.scheduler.rawValue,
+                  width: request.width, height: request.height)
+    }
+
     /// Reads settings from a JSON body, with a message that says what is wrong with it.
     public static func decode(_ data: Data) throws -> ClassroomSettings {
         do {

@@ -4,7 +4,7 @@ import NIOCore
 import StableDiffusion
 
 /// One open page: reads what it sends over the WebSocket, queues its runs, and streams each run's
-/// steps back to it.
+/// steps back to it; the class hub tells it what the rest of the class is doing.
 ///
 /// Messages to the page go through one stream, written by one task, so the generation thread
 /// never waits for a slow network and messages never interleave. When the page closes, its
@@ -21,6 +21,7 @@ struct PageConnection {
             for await text in messages { try? await outbound.write(.text(text)) }
         }
         sender.yield(HelloMessage(model: server.model.info).jsonText())
+        await server.hub.join(id, sender: sender)
         await withTaskGroup(of: Void.self) { runs in
             do {
                 for try await message in inbound {
@@ -36,6 +37,7 @@ struct PageConnection {
             }
             await server.queue.dropWork(of: id)
         }
+        await server.hub.leave(id)
         sender.finish()
         await writer.value
     }
@@ -67,14 +69,28 @@ struct PageConnection {
         do {
             let request = try settings.request(modelSide: server.model.info.side, limits: server.limits)
             let model = server.model
-            let finished = try await server.queue.run(owner: id, positionChanged: { position in
-                sender.yield(QueuedMessage(run: run, position: position).jsonText())
-            }) { cancelled in
-                try model.watch(request, run: run, cancellation: cancelled) { sender.yield($0.jsonText()) }
+            let hub = server.hub, token = UUID()
+            let finished: ClassroomModel.FinishedRun
+            do {
+                finished = try await server.queue.run(owner: id, positionChanged: { position in
+                    sender.yield(QueuedMessage(run: run, position: position).jsonText())
+                    Task { await hub.changed() }
+                }) { cancelled in
+                    Task { await hub.drawing(token, prompt: request.prompt) }
+                    return try model.watch(request, run: run, cancellation: cancelled) { sender.yield($0.jsonText()) }
+                }
+            } catch let error as ClassroomError {
+                await hub.changed()   // refused (busy) or dropped before it started
+                throw error
+            } catch {
+                await hub.ended(token, entry: nil)   // stopped or failed while drawing
+                throw error
             }
             let saved = server.runs.add(finished)
             sender.yield(DoneMessage(run: run, image: "data:image/png;base64," + finished.png.base64EncodedString(), png: "/api/runs/\(saved).png",
                                      gif: "/api/runs/\(saved).gif", seconds: finished.seconds).jsonText())
+            await hub.ended(token, entry: GalleryEntry(thumbnail: finished.thumbnail, png: "/api/runs/\(saved).png",
+                                                       settings: ClassroomSettings(request)))
         } catch ClassroomError.busy(let message) {
             sender.yield(BusyMessage(run: run, message: message).jsonText())
         } catch ClassroomError.cancelled, GenerationError.cancelled {

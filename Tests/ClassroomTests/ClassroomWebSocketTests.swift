@@ -100,6 +100,49 @@ struct ClassroomWebSocketTests {
         }
     }
 
+    @Test("every page hears of the class: pages open, and the picture another page made")
+    func classGallery() async throws {
+        try await Support.application().test(.live) { client in
+            let watcher = Received()
+            let drawn = Received()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                // The watcher only listens, until a class message shows a picture in the gallery.
+                group.addTask {
+                    try await client.ws("/ws", configuration: Self.client) { inbound, _, _ in
+                        for try await message in inbound.messages(maxSize: 1 << 24) {
+                            guard case .text(let text) = message, text.contains(#""type":"class""#) else { continue }
+                            let json = try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
+                            await watcher.add(json)
+                            if !(json["gallery"] as? [Any] ?? []).isEmpty { break }
+                        }
+                    }
+                }
+                // The drawer waits until two pages are open, then asks for a picture.
+                group.addTask {
+                    try await client.ws("/ws", configuration: Self.client) { inbound, outbound, _ in
+                        for try await message in inbound.messages(maxSize: 1 << 24) {
+                            guard case .text(let text) = message else { continue }
+                            if text.contains(#""pages":2"#) {
+                                try await outbound.write(.text(#"{"type": "generate", "run": "g", "settings": {"prompt": "a yellow square", "seed": 9, "steps": 5}}"#))
+                            }
+                            if text.contains(#""type":"done""#) { await drawn.add(["done": true]); break }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let messages = await watcher.all
+            #expect(await drawn.all.count == 1)
+            #expect(messages.contains { $0["pages"] as? Int == 2 })
+            let entry = try #require((messages.last?["gallery"] as? [[String: Any]])?.first)
+            let settings = entry["settings"] as? [String: Any] ?? [:]
+            #expect(settings["prompt"] as? String == "a yellow square")
+            #expect(settings["seed"] as? Int == 9 && settings["steps"] as? Int == 5 && settings["scheduler"] as? String == "pndm")
+            #expect((entry["thumbnail"] as? String ?? "").hasPrefix("data:image/png;base64,"))
+            #expect((entry["png"] as? String ?? "").hasPrefix("/api/runs/"))
+        }
+    }
+
     @Test("bad messages are answered, and the connection goes on working")
     func badMessages() async throws {
         let messages = try await Self.session([

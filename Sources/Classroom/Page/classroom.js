@@ -13,7 +13,8 @@
  *   1. helpers and the attention colour map    5. the Generate panel, with its word chips
  *   2. connection and status                   6. the Compare panel
  *   3. runs and the server's messages          7. the Forward noising panel
- *   4. step views and the player               8. tabs and start-up
+ *   4. step views and the player               8. the class's gallery
+ *                                              9. tabs and start-up
  */
 
 // ───────────────────────── 1. Helpers and the attention colour map ─────────────────────────
@@ -181,7 +182,10 @@ function connectionClosed(socket, event) {
   connection.reconnectTimer = setTimeout(connect, RECONNECT_MS);
 }
 
-const HANDLERS = { hello: onHello, queued: onQueued, started: onStarted, step: onStep, done: onDone, failed: onFailed, busy: onBusy };
+const HANDLERS = {
+  hello: onHello, queued: onQueued, started: onStarted, step: onStep, done: onDone, failed: onFailed, busy: onBusy,
+  class: onClass,
+};
 
 function receive(text) {
   let message;
@@ -642,12 +646,12 @@ function readSettings() {
 }
 
 /** This page's address with the settings in its query: opening it reproduces the run. */
-function settingsUrl(settings) {
+function settingsUrl(settings, hash = location.hash) {
   const query = new URLSearchParams();
   for (const name of URL_SETTINGS) {
     if (settings[name] !== undefined) query.set(name, String(settings[name]));
   }
-  return `${location.pathname}?${query}${location.hash}`;
+  return `${location.pathname}?${query}${hash}`;
 }
 
 /** A shared link's settings go into the form (the sampler waits for the server's list). */
@@ -975,7 +979,50 @@ async function uploadPicture(file) {
   }
 }
 
-// ───────────────────────── 8. Tabs and start-up ─────────────────────────
+// ───────────────────────── 8. The class's gallery ─────────────────────────
+
+/**
+ * Every page hears what the whole class is doing: how many pages are open, the prompt being
+ * drawn, the queue, and the newest pictures made on any page (so the teacher's projector shows
+ * what the students make on their own devices).
+ */
+function onClass({ pages, waiting, drawing, gallery }) {
+  const parts = [plural(pages, 'page') + ' open'];
+  if (drawing !== null && drawing !== undefined) parts.push(`drawing “${drawing}”`);
+  if (waiting > 0) parts.push(`${plural(waiting, 'run')} waiting`);
+  $('class-line').textContent = `The class: ${parts.join(' · ')}`;
+  showGallery(gallery);
+}
+
+function showGallery(entries) {
+  $('gallery-empty').hidden = entries.length > 0;
+  $('gallery').replaceChildren(...entries.map(galleryItem));
+}
+
+/** One picture: its thumbnail (a link to the full PNG), its prompt, and a link that makes it again. */
+function galleryItem({ thumbnail, png, settings }) {
+  const item = document.createElement('li');
+  const picture = document.createElement('a');
+  picture.href = png;
+  picture.target = '_blank';
+  const img = document.createElement('img');
+  img.src = thumbnail;
+  img.alt = settings.prompt || 'an unconditional picture';
+  picture.append(img);
+  const prompt = document.createElement('span');
+  prompt.className = 'prompt';
+  prompt.textContent = settings.prompt || '(empty prompt)';
+  const details = document.createElement('span');
+  details.className = 'run-settings';
+  details.textContent = `seed ${settings.seed} · ${settings.steps} steps · cfg ${formatNumber(settings.cfg)} · ${settings.scheduler}`;
+  const again = document.createElement('a');
+  again.href = settingsUrl(settings, '');   // opens on the Generate tab and runs it
+  again.textContent = 'Make it again';
+  item.append(picture, prompt, details, again);
+  return item;
+}
+
+// ───────────────────────── 9. Tabs and start-up ─────────────────────────
 
 function selectTab(name) {
   for (const tab of document.querySelectorAll('[role="tab"]')) {
