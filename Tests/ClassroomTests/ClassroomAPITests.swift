@@ -8,7 +8,7 @@ import Testing
 
 /// The HTTP API a script (or the page) uses: the picture, the health check, bad requests,
 /// forward noising and uploads, the page's own files.
-@Suite("Classroom server: HTTP API")
+@Suite("Classroom server: HTTP API", .timeLimit(.minutes(3)))
 struct ClassroomAPITests {
     typealias Support = ClassroomTestSupport
 

@@ -4,7 +4,7 @@ import HummingbirdTesting
 import Testing
 
 /// `sd classroom` refuses what it cannot do with one sentence and a non-zero exit.
-@Suite("sd classroom: bad command lines")
+@Suite("sd classroom: bad command lines", .timeLimit(.minutes(3)))
 struct ClassroomCommandTests {
     typealias Support = ClassroomTestSupport
 

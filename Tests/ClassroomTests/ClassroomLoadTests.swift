@@ -7,7 +7,7 @@ import Testing
 import WSClient
 
 /// A class at once: twenty pages on loopback ask for pictures together.
-@Suite("Classroom server: twenty pages at once", .serialized)
+@Suite("Classroom server: twenty pages at once", .serialized, .timeLimit(.minutes(5)))
 struct ClassroomLoadTests {
     typealias Support = ClassroomTestSupport
 

@@ -40,6 +40,10 @@ enum ClassroomTestSupport {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = errors
         try process.run()
+        // A command that should have failed but serves instead would never end: stop it after a minute.
+        let watchdog = DispatchWorkItem { if process.isRunning { process.terminate() } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 60, execute: watchdog)
+        defer { watchdog.cancel() }
         let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         return (process.terminationStatus, text)

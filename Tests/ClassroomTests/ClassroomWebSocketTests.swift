@@ -9,7 +9,7 @@ import WSClient
 
 /// The page's live channel: a run arrives as `queued`, `started`, one `step` per denoising step
 /// and `done`; bad messages get an answer and do not break the connection.
-@Suite("Classroom server: WebSocket")
+@Suite("Classroom server: WebSocket", .timeLimit(.minutes(3)))
 struct ClassroomWebSocketTests {
     typealias Support = ClassroomTestSupport
     /// The server's messages are sent in frames of up to 64 KB; a browser takes any size.

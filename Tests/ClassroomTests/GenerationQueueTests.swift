@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 /// The queue that makes the class's runs take turns.
-@Suite("Classroom server: the generation queue")
+@Suite("Classroom server: the generation queue", .timeLimit(.minutes(2)))
 struct GenerationQueueTests {
     /// A gate the first run waits at, so the test decides when the worker is free again.
     final class Gate: @unchecked Sendable {
