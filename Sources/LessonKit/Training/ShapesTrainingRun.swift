@@ -64,12 +64,14 @@ public final class ShapesTrainingRun {
     }
 
     /// Runs to the end. With a `deadline`, the autoencoder phase stops once a third of the time
-    /// left at the start has passed and the diffusion phase at the deadline.
+    /// left at the start has passed and the diffusion phase at the deadline; each phase takes at
+    /// least one step, so even a deadline that passes early (a busy machine) leaves every network
+    /// trained a little rather than not at all.
     public func run(onStep: (TinyShapesTraining.StepReport) -> Void) throws {
         let start = Date()
         while training.phase != .finished {
             let phase = training.phase
-            if let deadline, Date() >= phaseEnd(start: start, deadline: deadline) {
+            if let deadline, training.stepsDone > 0, Date() >= phaseEnd(start: start, deadline: deadline) {
                 try training.endPhaseEarly()
                 try saveAndShow(phase: phase, step: training.recipe.steps(of: phase))
                 continue
