@@ -70,7 +70,7 @@ public final class ClassroomModel: @unchecked Sendable {
         let steps = try request.scheduler.makeScheduler(steps: request.steps, configuration: pipeline.configuration.scheduler)
             .timesteps.count
         send(StartedMessage(run: run, steps: steps, words: words, mapWidth: pooling.width, mapHeight: pooling.height,
-                            notice: unknownWordsNotice(request, tokenizer: tokenizer)))
+                            notice: PromptWords.unlearnedWordsNotice(request.prompt, tokenizer: tokenizer).map { "Note: " + $0 + "." }))
 
         var frames: [RGBImage] = []
         let decodes = max(request.width, request.height) <= Self.largestDecodedSide
@@ -81,9 +81,9 @@ public final class ClassroomModel: @unchecked Sendable {
             // ε is noise in latent space: its colour projection shows where and how strongly.
             let noise = RGBImage(tensor: self.colours.rgb(step.noisePrediction))
             let levels = self.noiseLevels(step)
-            let mapsNow = maps.steps.last!.maps
-            let attention = words.map { pooling.bytes(AttentionMaps.scaledToUnit(Self.sum(mapsNow, positions: $0.positions))) }
-            let shares = words.map { AttentionMaps.share(of: $0.positions, in: maps.steps.last!) }
+            let now = maps.steps.last!
+            let attention = words.map { pooling.bytes(maps.normalisedMap(positions: $0.positions, steps: [now])) }
+            let shares = words.map { AttentionMaps.share(of: $0.positions, in: now) }
             send(StepMessage(run: run, index: step.index, count: step.count, timestep: step.timestep,
                              alphaBar: levels.alphaBar, sigma: levels.sigma,
                              noisy: noisy.pngDataURL(), noise: noise.pngDataURL(), clean: clean.pngDataURL(),
@@ -122,24 +122,6 @@ public final class ClassroomModel: @unchecked Sendable {
                 .filter { $0 <= tokenCount }
             return positions.isEmpty ? nil : WordChip(word: words[index], positions: positions)
         }
-    }
-
-    /// The maps of `positions` (1-based) added up.
-    static func sum(_ maps: [[Float]], positions: [Int]) -> [Float] {
-        var total = [Float](repeating: 0, count: maps.first?.count ?? 0)
-        for position in positions where maps.indices.contains(position - 1) {
-            for i in total.indices { total[i] += maps[position - 1][i] }
-        }
-        return total
-    }
-
-    /// For the shapes model: the words it never learned (see `sd generate`).
-    func unknownWordsNotice(_ request: GenerationRequest, tokenizer: CLIPTokenizer) -> String? {
-        guard tokenizer.vocabularySize < 10_000 else { return nil }
-        let unknown = tokenizer.wordsWithoutToken(in: request.prompt)
-        guard !unknown.isEmpty else { return nil }
-        return "This model never learned " + unknown.map { "'\($0)'" }.joined(separator: ", ")
-            + "; it knows only the words of its training captions, and follows the rest of the prompt."
     }
 }
 

@@ -18,18 +18,18 @@ import StableDiffusion
 /// ```
 public actor GenerationQueue {
     private struct Job {
-        let id: Int
         let owner: UUID?
         let cancellation: CancellationFlag
         let positionChanged: @Sendable (Int) -> Void
         let work: @Sendable (CancellationFlag) -> Void
+        /// Tells the caller its run was dropped before it started.
+        let drop: @Sendable () -> Void
     }
 
     public let capacity: Int
     public let perOwner: Int
     private var waiting: [Job] = []
     private var running: Job?
-    private var nextID = 0
     /// Runs finished since the server started (for the health check).
     public private(set) var finished = 0
     /// The thread the generations run on, away from the server's event loops.
@@ -56,30 +56,25 @@ public actor GenerationQueue {
         if let owner, waiting.filter({ $0.owner == owner }).count >= perOwner {
             throw ClassroomError.busy("this page already has \(perOwner) pictures waiting; wait for them first")
         }
-        nextID += 1
-        let id = nextID
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Result, any Error>) in
-            let cancellation = CancellationFlag()
-            let job = Job(id: id, owner: owner, cancellation: cancellation, positionChanged: positionChanged) { cancellation in
-                // Runs on `worker`; a run dropped while waiting never gets here.
-                if cancellation.isSet { return continuation.resume(throwing: ClassroomError.cancelled) }
-                continuation.resume(with: Swift.Result { try body(cancellation) })
-            }
+            let job = Job(owner: owner, cancellation: CancellationFlag(), positionChanged: positionChanged,
+                          work: { cancellation in
+                              // Runs on `worker`; a run dropped while waiting never gets here.
+                              if cancellation.isSet { return continuation.resume(throwing: ClassroomError.cancelled) }
+                              continuation.resume(with: Swift.Result { try body(cancellation) })
+                          },
+                          drop: { continuation.resume(throwing: ClassroomError.cancelled) })
             waiting.append(job)
-            jobDropped[id] = { continuation.resume(throwing: ClassroomError.cancelled) }
             positionChanged(running == nil ? waiting.count - 1 : waiting.count)
             startNext()
         }
     }
 
-    /// How to tell a waiting run's caller that it was dropped.
-    private var jobDropped: [Int: @Sendable () -> Void] = [:]
-
     /// Drops the waiting runs of `owner` and stops its running one at the next step.
     public func dropWork(of owner: UUID) {
         let dropped = waiting.filter { $0.owner == owner }
         waiting.removeAll { $0.owner == owner }
-        for job in dropped { jobDropped.removeValue(forKey: job.id)?() }
+        for job in dropped { job.drop() }
         if let running, running.owner == owner { running.cancellation.cancel() }
         announcePositions()
     }
@@ -87,7 +82,6 @@ public actor GenerationQueue {
     private func startNext() {
         guard running == nil, !waiting.isEmpty else { return }
         let job = waiting.removeFirst()
-        jobDropped[job.id] = nil
         running = job
         announcePositions()
         worker.async {

@@ -115,7 +115,9 @@ struct Generate: ParsableCommand {
         try checkOutputPaths()
 
         if let warning = try truncationWarning(pipeline) { printError(warning) }
-        if let notice = try unknownWordsNotice(pipeline) { printError(notice) }
+        if let notice = PromptWords.unlearnedWordsNotice(prompt + " " + negativePrompt, tokenizer: try pipeline.tokenizer()) {
+            printError("note: " + notice)
+        }
         let recorder = FrameRecorder(pipeline: pipeline, preview: preview, width: width, height: height,
                                      enabled: gif != nil || frames != nil)
         let progress = ProgressBar(total: request.steps)
@@ -182,17 +184,6 @@ struct Generate: ParsableCommand {
             }
         }
         return nil
-    }
-
-    /// For a model with a small vocabulary of its own (the shapes model's 559 tokens, against
-    /// CLIP's 49,408): the prompt's words it has no token for, said once. The prompt still runs.
-    func unknownWordsNotice(_ pipeline: StableDiffusionPipeline) throws -> String? {
-        let tokenizer = try pipeline.tokenizer()
-        guard tokenizer.vocabularySize < 10_000 else { return nil }
-        let unknown = tokenizer.wordsWithoutToken(in: prompt + " " + negativePrompt)
-        guard !unknown.isEmpty else { return nil }
-        let list = unknown.map { "'\($0)'" }.joined(separator: ", ")
-        return "note: this model never learned the word\(unknown.count == 1 ? "" : "s") \(list) (its vocabulary of \(tokenizer.vocabularySize) tokens comes from its training captions); it reads them as pieces with no meaning and follows the rest of the prompt"
     }
 
     /// What the picture's `parameters` note says beyond the request's own settings.

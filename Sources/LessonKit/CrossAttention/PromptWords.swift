@@ -28,6 +28,17 @@ public enum PromptWords {
         return Array((before + 1)...(before + count))
     }
 
+    /// For a model with a small vocabulary of its own (the shapes model's 559 tokens, against
+    /// CLIP's 49,408): a sentence naming the words of `text` it has no token for, or nil. The
+    /// prompt still runs; those words become pieces with no meaning.
+    public static func unlearnedWordsNotice(_ text: String, tokenizer: CLIPTokenizer) -> String? {
+        guard tokenizer.vocabularySize < 10_000 else { return nil }
+        let unknown = tokenizer.wordsWithoutToken(in: text)
+        guard !unknown.isEmpty else { return nil }
+        let list = unknown.map { "'\($0)'" }.joined(separator: ", ")
+        return "this model never learned the word\(unknown.count == 1 ? "" : "s") \(list) (its vocabulary of \(tokenizer.vocabularySize) tokens comes from its training captions); it reads them as pieces with no meaning and follows the rest of the prompt"
+    }
+
     /// The tokens a too-long prompt loses: the last `tokens.truncatedCount` of its full encoding.
     public static func droppedTokens(_ prompt: String, tokens: TokenizedPrompt, tokenizer: CLIPTokenizer)
         -> (all: Int, dropped: [String]) {
